@@ -1,0 +1,1 @@
+"""Models and patch generation (candidate generation arrives with issue #3)."""

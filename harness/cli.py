@@ -1,0 +1,288 @@
+"""The `harness` command line (typer). Commands stay thin: parse, wire, call, print."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.config import SandboxLimits
+from harness.errors import UserError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Repeated sampling for SWE-bench: candidate patches verified by the repo's own tests.",
+)
+console = Console(highlight=False)
+
+Dataset = Annotated[
+    str,
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="mini, lite, verified, full, a HF dataset name, or a .jsonl/.json/.parquet file.",
+    ),
+]
+Split = Annotated[str, typer.Option(help="Dataset split (HF datasets only).")]
+RunId = Annotated[
+    str | None, typer.Option(help="Run directory name under --runs-dir (default: new).")
+]
+RunsDir = Annotated[Path, typer.Option(help="Where run directories go.")]
+Network = Annotated[
+    str,
+    typer.Option(
+        help="Network for the tests: none (default, isolated) or bridge (as the official harness).",
+        rich_help_panel="Isolation",
+    ),
+]
+Memory = Annotated[
+    str, typer.Option(help="Memory limit, swap included.", rich_help_panel="Isolation")
+]
+Pids = Annotated[int, typer.Option(help="Most processes at once.", rich_help_panel="Isolation")]
+Cpus = Annotated[float, typer.Option(help="CPU quota in cores.", rich_help_panel="Isolation")]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        help="Seconds the tests may run before the container is killed.",
+        rich_help_panel="Isolation",
+    ),
+]
+LogCap = Annotated[
+    int, typer.Option(help="Captured output per command, MiB.", rich_help_panel="Isolation")
+]
+Namespace = Annotated[
+    str,
+    typer.Option(
+        help="Namespace of the official eval images ('' for local names).", rich_help_panel="Images"
+    ),
+]
+Tag = Annotated[
+    str, typer.Option(help="Tag of the official eval images.", rich_help_panel="Images")
+]
+Pull = Annotated[
+    bool,
+    typer.Option(help="docker pull official images that are missing.", rich_help_panel="Images"),
+]
+
+DEFAULT = SandboxLimits()
+
+
+def _limits(network: str, memory: str, pids: int, cpus: float, timeout: float, log_cap: int):
+    if network not in ("none", "bridge"):
+        raise UserError(f"--network {network}: use none or bridge")
+    return SandboxLimits(
+        network=network,
+        memory=memory,
+        pids=pids,
+        cpus=cpus,
+        timeout_s=timeout,
+        log_cap_bytes=log_cap * 1024 * 1024,
+    )
+
+
+def _verdict_style(status: str) -> str:
+    return {"resolved": "green", "unresolved": "yellow"}.get(status, "red")
+
+
+@app.command(rich_help_panel="Verification")
+def verify(
+    dataset: Dataset,
+    instance: Annotated[str, typer.Option("--instance", "-i", help="The instance id.")],
+    patch: Annotated[str, typer.Option(help="A patch file, 'gold' or 'empty'.")],
+    split: Split = "test",
+    run_id: RunId = None,
+    runs_dir: RunsDir = Path("runs"),
+    network: Network = DEFAULT.network,
+    memory: Memory = DEFAULT.memory,
+    pids: Pids = DEFAULT.pids,
+    cpus: Cpus = DEFAULT.cpus,
+    timeout: Timeout = DEFAULT.timeout_s,
+    log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    image_namespace: Namespace = "swebench",
+    image_tag: Tag = "latest",
+    pull: Pull = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
+    """Verify one patch for one instance in a fresh container and print the verdict.
+
+    Exit status: 0 resolved, 1 not resolved, 2 a usage or setup error."""
+    from harness import wiring
+
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    (target,) = wiring.load(dataset, split, [instance])
+    if patch == "gold":
+        text = target.gold_patch
+    elif patch == "empty":
+        text = ""
+    elif Path(patch).is_file():
+        text = Path(patch).read_text(encoding="utf-8", errors="surrogateescape")
+    else:
+        raise UserError(f"--patch {patch}: no such file (or use gold / empty)")
+    pipe = wiring.build_pipeline(
+        run_id or wiring.new_run_id("verify"), runs_dir, limits, image_namespace, image_tag, pull
+    )
+    verdict = pipe.verifier.verify(target, text)
+    pipe.store.append_verdict(verdict)
+    if as_json:
+        import json
+
+        print(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
+    else:
+        _print_verdict(verdict)
+    raise typer.Exit(0 if verdict.resolved else 1)
+
+
+def _print_verdict(verdict) -> None:
+    table = Table(title=f"{verdict.instance_id}  patch {verdict.patch_sha[:12]}", show_lines=False)
+    table.add_column("kind")
+    table.add_column("test")
+    table.add_column("status")
+    for kind, tests in (
+        ("FAIL_TO_PASS", verdict.fail_to_pass),
+        ("PASS_TO_PASS", verdict.pass_to_pass),
+    ):
+        for test, status in tests.items():
+            style = "green" if status in ("PASSED", "XFAIL") else "red"
+            table.add_row(kind, test, f"[{style}]{status}[/]")
+    if table.row_count:
+        console.print(table)
+    style = _verdict_style(verdict.status.value)
+    console.print(
+        f"verdict: [bold {style}]{verdict.status.value}[/]"
+        + (f"  ({verdict.reason})" if verdict.reason else "")
+    )
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in verdict.durations.items())
+    console.print(f"image {verdict.image}  network {verdict.network}  {timing}")
+    if verdict.log_path:
+        console.print(f"log: {verdict.log_path}")
+
+
+@app.command(rich_help_panel="Verification")
+def validate(
+    dataset: Dataset,
+    instances: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--instances",
+            help="Ids, globs (django__*) or re:REGEX; repeat or separate with commas.",
+        ),
+    ] = None,
+    split: Split = "test",
+    workers: Annotated[int, typer.Option(help="Instances verified at once.")] = max(
+        1, (os.cpu_count() or 2) // 2
+    ),
+    network_check: Annotated[
+        bool,
+        typer.Option(
+            help="Retry a failing gold patch with the network to say whether it needs it."
+        ),
+    ] = True,
+    run_id: RunId = None,
+    runs_dir: RunsDir = Path("runs"),
+    network: Network = DEFAULT.network,
+    memory: Memory = DEFAULT.memory,
+    pids: Pids = DEFAULT.pids,
+    cpus: Cpus = DEFAULT.cpus,
+    timeout: Timeout = DEFAULT.timeout_s,
+    log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    image_namespace: Namespace = "swebench",
+    image_tag: Tag = "latest",
+    pull: Pull = True,
+) -> None:
+    """Run the gold and the empty patch of each instance: gold must resolve, empty must not.
+
+    Lists every instance whose gold patch fails, whose empty patch passes, or whose gold patch
+    passes only with the network. Exit status 0 when every instance is sound."""
+    from harness import wiring
+    from harness.validate import validate as run_validation
+
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    patterns = [p for item in instances or [] for p in item.split(",") if p]
+    chosen = wiring.load(dataset, split, patterns or None)
+    pipe = wiring.build_pipeline(
+        run_id or wiring.new_run_id("validate"), runs_dir, limits, image_namespace, image_tag, pull
+    )
+    console.print(
+        f"validating {len(chosen)} instance(s) from {dataset}, "
+        f"network {limits.network}, run {pipe.store.run_dir}"
+    )
+
+    def record(result) -> None:
+        for verdict in filter(None, (result.gold, result.empty, result.gold_with_network)):
+            pipe.store.append_verdict(verdict)
+        mark = "[green]ok[/]" if result.ok else "[red]PROBLEM[/]"
+        console.print(
+            f"  {mark} {result.instance_id}" + (f"  {result.note}" if result.note else "")
+        )
+
+    try:
+        results = run_validation(
+            pipe.verifier.verify, chosen, limits, workers, network_check, record
+        )
+    except KeyboardInterrupt:
+        removed = pipe.sandbox.cleanup(pipe.store.run_id)
+        console.print(f"interrupted: removed {removed} container(s)")
+        raise
+    _print_validation(results)
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _print_validation(results) -> None:
+    table = Table(title="validation")
+    for col in ("instance", "gold", "empty", "note", "time"):
+        table.add_column(col)
+    for r in results:
+        cells = []
+        for v in (r.gold, r.empty):
+            cells.append(f"[{_verdict_style(v.status.value)}]{v.status.value}[/]" if v else "-")
+        secs = sum(
+            v.durations.get("total_s", 0) for v in (r.gold, r.empty, r.gold_with_network) if v
+        )
+        table.add_row(r.instance_id, *cells, r.note, f"{secs:.0f}s")
+    console.print(table)
+    groups = {
+        "gold patch fails": [
+            r for r in results if r.gold and not r.gold.resolved and not r.needs_network
+        ],
+        "gold passes only with the network": [r for r in results if r.needs_network],
+        "empty patch passes": [r for r in results if r.empty and r.empty.resolved],
+        "could not validate": [r for r in results if r.error],
+    }
+    good = sum(r.ok for r in results)
+    console.print(f"{good}/{len(results)} instances sound")
+    for title, rows in groups.items():
+        if rows:
+            console.print(f"[bold red]{title}[/]: " + ", ".join(r.instance_id for r in rows))
+
+
+@app.command(rich_help_panel="Maintenance")
+def clean(run_id: Annotated[str | None, typer.Option(help="Only this run's containers.")] = None):
+    """Remove containers the harness left behind (after a crash or kill -9)."""
+    from sandbox.docker_sandbox import DockerSandbox
+
+    removed = DockerSandbox().cleanup(run_id)
+    console.print(f"removed {removed} container(s)")
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """Console entry point: a UserError is one line on stderr and exit status 2."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,49 @@
+"""The seams a fake or another implementation slots into without touching the pipeline."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from harness.config import SandboxLimits
+from harness.types import ExecResult
+
+
+class SandboxSession(Protocol):
+    """One isolated machine (a container) with the instance's repo at /testbed."""
+
+    def exec(self, command: str, timeout_s: float, workdir: str = "/testbed") -> ExecResult:
+        """Run `command` with bash. Never raises for the command's own failure or timeout:
+        those come back in the ExecResult (a timeout kills every process of the session).
+        Raises SandboxError when the sandbox itself is gone."""
+        ...
+
+    def write_file(self, path: str, content: str | bytes) -> None:
+        """Create or replace an absolute path inside the sandbox."""
+        ...
+
+    def read_file(self, path: str) -> bytes:
+        """Raises FileNotFoundError when absent."""
+        ...
+
+    def close(self) -> None:
+        """Remove the sandbox and everything in it; idempotent."""
+        ...
+
+
+class Sandbox(Protocol):
+    """Starts sessions from images. Every session it starts is labelled with its run id."""
+
+    def open(
+        self, image: str, limits: SandboxLimits, run_id: str
+    ) -> AbstractContextManager[SandboxSession]:
+        """A session that is closed on leaving the block, also on errors and Ctrl-C."""
+        ...
+
+    def cleanup(self, run_id: str | None = None) -> int:
+        """Remove sessions left behind by `run_id` (all runs when None); returns how many."""
+        ...
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (engine gone, container vanished): an infrastructure error."""

@@ -1,0 +1,151 @@
+"""The central records shared by every package: Instance, ExecResult, Verdict and friends.
+
+Only the standard library is imported here, so `agents/` and `sandbox/` can depend on it freely.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SWEBENCH_COLUMNS = (
+    "instance_id",
+    "repo",
+    "base_commit",
+    "patch",
+    "test_patch",
+    "problem_statement",
+    "version",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+)
+"""Columns every SWE-bench row must carry for the harness to generate and verify."""
+
+
+def _as_test_list(value: Any, column: str, instance_id: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{instance_id}: {column} is not JSON ({exc.msg})") from None
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise ValueError(f"{instance_id}: {column} must be a list of test names")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One SWE-bench task: an issue on a repo at a commit, with the tests that decide it."""
+
+    instance_id: str
+    repo: str
+    base_commit: str
+    problem_statement: str
+    version: str
+    gold_patch: str
+    test_patch: str
+    fail_to_pass: tuple[str, ...]
+    pass_to_pass: tuple[str, ...]
+    environment_setup_commit: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Instance:
+        """Build from a SWE-bench row; FAIL_TO_PASS/PASS_TO_PASS may be JSON text or lists."""
+        iid = str(row["instance_id"])
+        return cls(
+            instance_id=iid,
+            repo=str(row["repo"]),
+            base_commit=str(row["base_commit"]),
+            problem_statement=str(row["problem_statement"]),
+            version=str(row["version"]),
+            gold_patch=str(row["patch"]),
+            test_patch=str(row["test_patch"]),
+            fail_to_pass=_as_test_list(row["FAIL_TO_PASS"], "FAIL_TO_PASS", iid),
+            pass_to_pass=_as_test_list(row["PASS_TO_PASS"], "PASS_TO_PASS", iid),
+            environment_setup_commit=row.get("environment_setup_commit"),
+            raw=dict(row),
+        )
+
+    def to_row(self) -> dict[str, Any]:
+        """The classic SWE-bench row (list columns as JSON text, as the HF dataset has them)."""
+        row = dict(self.raw)
+        row.update(
+            instance_id=self.instance_id,
+            repo=self.repo,
+            base_commit=self.base_commit,
+            problem_statement=self.problem_statement,
+            version=self.version,
+            patch=self.gold_patch,
+            test_patch=self.test_patch,
+            FAIL_TO_PASS=json.dumps(list(self.fail_to_pass)),
+            PASS_TO_PASS=json.dumps(list(self.pass_to_pass)),
+        )
+        if self.environment_setup_commit is not None:
+            row["environment_setup_commit"] = self.environment_setup_commit
+        return row
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one command in a sandbox did."""
+
+    returncode: int | None
+    """Exit status; None when the command was killed for its timeout."""
+    output: str
+    """stdout and stderr interleaved, capped (the middle is dropped past the cap)."""
+    timed_out: bool = False
+    duration_s: float = 0.0
+    truncated_bytes: int = 0
+    """How many bytes of output were dropped by the cap."""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+
+class VerdictStatus(enum.StrEnum):
+    RESOLVED = "resolved"
+    UNRESOLVED = "unresolved"
+    APPLY_FAILED = "apply_failed"
+    TIMEOUT = "timeout"
+    ERROR = "error"
+    """Infrastructure failed (image missing, container died): not the patch's fault."""
+
+
+@dataclass
+class Verdict:
+    """Whether a patch resolves an instance, and the evidence."""
+
+    instance_id: str
+    patch_sha: str
+    status: VerdictStatus
+    fail_to_pass: dict[str, str] = field(default_factory=dict)
+    """Each FAIL_TO_PASS test and its status after the patch (PASSED, FAILED, ERROR, MISSING...)."""
+    pass_to_pass: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    """Why the verdict is not RESOLVED, in one line (empty when resolved)."""
+    apply_command: str | None = None
+    """Which command of the fallback ladder applied the patch."""
+    test_exit_code: int | None = None
+    image: str = ""
+    network: str = "none"
+    """The network policy the tests ran under ("none" or "bridge")."""
+    durations: dict[str, float] = field(default_factory=dict)
+    log_path: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> bool:
+        return self.status is VerdictStatus.RESOLVED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        return cls(**{**data, "status": VerdictStatus(data["status"])})

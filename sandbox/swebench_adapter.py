@@ -1,0 +1,159 @@
+"""The only module that imports `swebench` (pinned at 4.1.0; see NOTES.md for why 4.1).
+
+It turns a classic SWE-bench row into the official eval script and image name, and grades a
+test log with the official parser and grading functions. Everything here is pure: no Docker.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as _dist_version
+
+from swebench.harness.constants import (
+    END_TEST_OUTPUT,
+    MAP_REPO_TO_EXT,
+    MAP_REPO_VERSION_TO_SPECS,
+    START_TEST_OUTPUT,
+    TestStatus,
+)
+from swebench.harness.grading import get_eval_report, get_logs_eval
+from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
+from swebench.harness.run_evaluation import GIT_APPLY_CMDS
+from swebench.harness.test_spec.create_scripts import make_eval_script_list
+from swebench.harness.test_spec.test_spec import TestSpec
+
+from harness.errors import UserError
+from harness.types import Instance
+
+__all__ = [
+    "GIT_APPLY_CMDS",
+    "SWEBENCH_VERSION",
+    "Grade",
+    "eval_script",
+    "grade",
+    "official_image_name",
+    "register_repo",
+]
+
+SWEBENCH_VERSION = _dist_version("swebench")
+ENV_NAME = "testbed"
+REPO_DIR = "/testbed"
+EXIT_CODE_MARKER = ">>>>> swe-monkeys test exit code:"
+"""Printed right after the test command. swebench 5 added the same idea: a patch can print its
+own PASSED lines, so a log with no failures but a non-zero exit code is not trusted."""
+_EXIT_CODE_RE = re.compile(re.escape(EXIT_CODE_MARKER) + r" (\d+)")
+_FAILING = {TestStatus.FAILED.value, TestStatus.ERROR.value}
+
+
+def register_repo(repo: str, specs_by_version: dict[str, dict], parser: str = "pytest-dev/pytest"):
+    """Teach swebench a repo of our own (the mini benchmark) so that its eval scripts and grading
+    run through exactly the same official functions as real SWE-bench rows. `parser` names the
+    SWE-bench repo whose log parser to reuse. swebench keeps these tables as module globals and
+    offers no other extension point; registering is idempotent."""
+    MAP_REPO_VERSION_TO_SPECS.setdefault(repo, {}).update(specs_by_version)
+    MAP_REPO_TO_PARSER[repo] = MAP_REPO_TO_PARSER[parser]
+    MAP_REPO_TO_EXT[repo] = "py"
+
+
+def _specs(instance: Instance) -> dict:
+    try:
+        return MAP_REPO_VERSION_TO_SPECS[instance.repo][instance.version]
+    except KeyError:
+        raise UserError(
+            f"{instance.instance_id}: swebench {SWEBENCH_VERSION} has no spec for "
+            f"{instance.repo} version {instance.version}: use a dataset swebench knows"
+        ) from None
+
+
+def _test_spec(instance: Instance, namespace: str | None = None, tag: str = "latest") -> TestSpec:
+    """A TestSpec without its environment scripts: swebench 4.1's make_test_spec downloads
+    requirements files from GitHub to build those, and verification never needs them."""
+    specs = _specs(instance)
+    return TestSpec(
+        instance_id=instance.instance_id,
+        repo=instance.repo,
+        version=instance.version,
+        repo_script_list=[],
+        eval_script_list=[],
+        env_script_list=[],
+        arch="x86_64",
+        FAIL_TO_PASS=list(instance.fail_to_pass),
+        PASS_TO_PASS=list(instance.pass_to_pass),
+        language=MAP_REPO_TO_EXT.get(instance.repo, "py"),
+        docker_specs=specs.get("docker_specs", {}),
+        namespace=namespace,
+        instance_image_tag=tag,
+    )
+
+
+def official_image_name(
+    instance: Instance, namespace: str = "swebench", tag: str = "latest"
+) -> str:
+    """The prebuilt eval image the official harness would use (swebench's own naming)."""
+    return _test_spec(instance, namespace or None, tag).instance_image_key
+
+
+def eval_script(instance: Instance) -> str:
+    """swebench's eval script for the instance, with the test command's exit code recorded."""
+    lines = make_eval_script_list(
+        instance.to_row(),
+        _specs(instance),
+        ENV_NAME,
+        REPO_DIR,
+        instance.base_commit,
+        instance.test_patch,
+    )
+    start = lines.index(f": '{START_TEST_OUTPUT}'")
+    lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
+    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+
+
+@dataclass(frozen=True)
+class Grade:
+    resolved: bool
+    fail_to_pass: dict[str, str]
+    pass_to_pass: dict[str, str]
+    test_exit_code: int | None
+    reason: str
+
+
+def grade(instance: Instance, log_text: str) -> Grade:
+    """Grade a test log exactly as swebench's get_eval_report does, then distrust a clean-looking
+    log whose test command exited non-zero."""
+    spec = _test_spec(instance)
+    with tempfile.NamedTemporaryFile("w", suffix=".log", encoding="utf-8") as f:
+        f.write(log_text)
+        f.flush()
+        status_map, found = get_logs_eval(spec, f.name)
+        report = get_eval_report(
+            spec,
+            {
+                "instance_id": instance.instance_id,
+                "model_patch": "x",
+                "model_name_or_path": "swe-monkeys",
+            },
+            f.name,
+            include_tests_status=False,
+        )[instance.instance_id]
+    codes = _EXIT_CODE_RE.findall(log_text.split(START_TEST_OUTPUT, 1)[-1])
+    exit_code = int(codes[-1]) if codes else None
+    f2p = {t: status_map.get(t, "MISSING") for t in instance.fail_to_pass}
+    p2p = {t: status_map.get(t, "MISSING") for t in instance.pass_to_pass}
+    resolved, reason = bool(report["resolved"]), ""
+    if not found:
+        reason = "test output markers missing or a failure marker present"
+    elif resolved and exit_code and not (set(status_map.values()) & _FAILING):
+        resolved = False
+        reason = f"tests reported no failure but the test command exited {exit_code}"
+    elif not resolved:
+        failing = [t for t, s in {**f2p, **p2p}.items() if s not in ("PASSED", "XFAIL")]
+        reason = (
+            f"{len(failing)} required test(s) not passing, e.g. {failing[0]}"
+            if failing
+            else ("not resolved")
+        )
+    if END_TEST_OUTPUT not in log_text and not reason:
+        reason = "test output end marker missing"
+    return Grade(resolved, f2p, p2p, exit_code, reason)

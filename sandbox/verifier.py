@@ -1,0 +1,145 @@
+"""Verification: apply a patch in a fresh sandbox, run the official eval script, grade the log."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.config import SandboxLimits
+from harness.errors import UserError
+from harness.protocols import Sandbox, SandboxError
+from harness.types import Instance, Verdict, VerdictStatus
+from sandbox import swebench_adapter
+
+PATCH_PATH = "/tmp/patch.diff"
+EVAL_PATH = "/eval.sh"
+APPLY_TIMEOUT_S = 120.0
+_HEADER_PATHS = re.compile(
+    r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|(?:rename|copy) (?:from|to) (\S+))",
+    re.M,
+)
+
+
+def patch_sha(patch: str) -> str:
+    return hashlib.sha256(patch.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def unsafe_path(patch: str) -> str | None:
+    """The first path in the patch's headers that leaves the repository, if any. Checked before
+    applying: `patch` (the last fallback) writes wherever a header points."""
+    for match in _HEADER_PATHS.finditer(patch):
+        for path in filter(None, match.groups()):
+            if path == "/dev/null":
+                continue
+            stripped = path[2:] if path[:2] in ("a/", "b/") else path
+            if stripped.startswith("/") or ".." in stripped.split("/"):
+                return path
+    return None
+
+
+class Verifier:
+    """Decides whether a patch resolves an instance; every outcome is a Verdict, never a raise
+    (except for a missing image, which is the user's to fix)."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        image_for: Callable[[Instance], str],
+        limits: SandboxLimits,
+        run_id: str,
+        artifact_dir: Callable[[str, str], Path],
+    ) -> None:
+        self.sandbox = sandbox
+        self.image_for = image_for
+        self.limits = limits
+        self.run_id = run_id
+        self.artifact_dir = artifact_dir
+
+    def verify(
+        self, instance: Instance, patch: str, limits: SandboxLimits | None = None
+    ) -> Verdict:
+        limits = limits or self.limits
+        sha = patch_sha(patch)
+        out = self.artifact_dir(instance.instance_id, sha)
+        verdict = Verdict(
+            instance.instance_id,
+            sha,
+            VerdictStatus.ERROR,
+            network=limits.network,
+            versions={"swebench": swebench_adapter.SWEBENCH_VERSION},
+        )
+        start = time.monotonic()
+        (out / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+        try:
+            script = swebench_adapter.eval_script(instance)
+            (out / "eval.sh").write_text(script)
+            verdict.image = self.image_for(instance)
+            self._run(instance, patch, script, verdict, out, limits)
+        except SandboxError as exc:
+            verdict.status, verdict.reason = VerdictStatus.ERROR, f"sandbox: {exc}"
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one patch's failure must not stop a run
+            verdict.status, verdict.reason = VerdictStatus.ERROR, f"{type(exc).__name__}: {exc}"
+        verdict.durations["total_s"] = round(time.monotonic() - start, 3)
+        (out / "verdict.json").write_text(_json(verdict))
+        return verdict
+
+    def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
+        if bad := unsafe_path(patch):
+            verdict.status = VerdictStatus.APPLY_FAILED
+            verdict.reason = f"patch touches a path outside the repository: {bad}"
+            return
+        with self.sandbox.open(verdict.image, limits, self.run_id) as session:
+            t0 = time.monotonic()
+            if patch.strip():
+                session.write_file(PATCH_PATH, patch)
+                log = []
+                for command in swebench_adapter.GIT_APPLY_CMDS:
+                    result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
+                    log.append(
+                        f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]"
+                    )
+                    if result.ok:
+                        verdict.apply_command = command
+                        break
+                (out / "apply.log").write_text("\n".join(log), errors="replace")
+                if verdict.apply_command is None:
+                    verdict.status = VerdictStatus.APPLY_FAILED
+                    verdict.reason = _first_error(result.output)
+                    return
+            verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
+            session.write_file(EVAL_PATH, script)
+            result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
+        verdict.durations["tests_s"] = round(result.duration_s, 3)
+        log_path = out / "test_output.txt"
+        log_path.write_text(result.output, errors="replace")
+        verdict.log_path = str(log_path)
+        graded = swebench_adapter.grade(instance, result.output)
+        verdict.fail_to_pass, verdict.pass_to_pass = graded.fail_to_pass, graded.pass_to_pass
+        verdict.test_exit_code = graded.test_exit_code
+        if result.timed_out:
+            verdict.status = VerdictStatus.TIMEOUT
+            verdict.reason = f"tests ran past {limits.timeout_s:g} s; the container was killed"
+        else:
+            verdict.status = VerdictStatus.RESOLVED if graded.resolved else VerdictStatus.UNRESOLVED
+            verdict.reason = graded.reason
+
+
+def _first_error(output: str) -> str:
+    for line in output.splitlines():
+        if (
+            line.startswith(("error:", "fatal:", "patch:", "patch unexpectedly"))
+            or "FAILED" in line
+        ):
+            return f"patch did not apply: {line.strip()[:200]}"
+    return "patch did not apply"
+
+
+def _json(verdict: Verdict) -> str:
+    import json
+
+    return json.dumps(verdict.to_dict(), indent=2, sort_keys=True)
