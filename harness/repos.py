@@ -16,10 +16,11 @@ GITHUB = "https://github.com/{repo}.git"
 
 class RepoSource:
     """Where repos come from: "github" (default), a local directory of mirrors, or a URL
-    template with {repo}, {owner} and {name} (for air-gapped sites with their own git server)."""
+    template with {repo}, {owner} and {name} (for air-gapped sites with their own git server).
+    The default comes from $SWEM_REPO_SOURCE, else GitHub."""
 
-    def __init__(self, spec: str = "github") -> None:
-        self.spec = spec
+    def __init__(self, spec: str | None = None) -> None:
+        self.spec = spec or os.environ.get("SWEM_REPO_SOURCE") or "github"
 
     def url_for(self, repo: str) -> str:
         owner, _, name = repo.partition("/")
@@ -28,12 +29,8 @@ class RepoSource:
         if "{" in self.spec:
             return self.spec.format(repo=repo, owner=owner, name=name)
         root = Path(self.spec).expanduser()
-        for candidate in (
-            root / f"{owner}__{name}.git",
-            root / repo,
-            root / f"{repo}.git",
-            root / name,
-        ):
+        candidates = (f"{owner}__{name}.git", f"{owner}__{name}", f"{repo}.git", repo, name)
+        for candidate in (root / c for c in candidates):
             if candidate.exists():
                 return str(candidate)
         return str(root / f"{owner}__{name}.git")
@@ -63,7 +60,7 @@ class RepoCache:
         except git.GitCommandError as exc:
             raise UserError(
                 f"cannot clone {repo} from {url} ({_last_line(exc)}): "
-                "set --repo-source to a local mirror directory or URL template"
+                "set SWEM_REPO_SOURCE to a local mirror directory or URL template"
             ) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -100,5 +97,6 @@ def _has_commit(repo: git.Repo, commit: str) -> bool:
 
 
 def _last_line(exc: git.GitCommandError) -> str:
-    lines = [ln for ln in str(exc.stderr or exc).strip().splitlines() if ln.strip()]
-    return lines[-1].strip().strip("'") if lines else "git failed"
+    lines = [ln.strip().strip("'").strip() for ln in str(exc.stderr or exc).splitlines()]
+    lines = [ln.removeprefix("stderr:").strip() for ln in lines if ln]
+    return next((ln for ln in reversed(lines) if ln), "git failed")

@@ -39,6 +39,14 @@ def load(dataset: str, split: str = "test", patterns: list[str] | None = None) -
     return select(to_instances(rows, dataset), patterns)
 
 
+def register_minibench_specs() -> None:
+    """Give swebench the mini benchmark's repos, so its eval scripts and grading serve them."""
+    from sandbox import swebench_adapter
+
+    for repo in minibench.repos():
+        swebench_adapter.register_repo(repo, minibench.SWEBENCH_SPECS)
+
+
 def new_run_id(prefix: str) -> str:
     return f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
 
@@ -65,8 +73,7 @@ def build_pipeline(
     from sandbox.verifier import Verifier
 
     client = docker_client()
-    for repo in minibench.repos():
-        swebench_adapter.register_repo(repo, minibench.SWEBENCH_SPECS)
+    register_minibench_specs()
     options = ImageOptions(namespace=image_namespace, tag=image_tag, pull=pull)
     mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))
     build_lock = threading.Lock()

@@ -1,0 +1,67 @@
+"""Shared fixtures. Docker tests use the real engine (`make test` starts one); a missing engine
+fails them loudly rather than skipping, so a green run always means Docker was exercised."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.config import SandboxLimits
+
+ROOT = Path(__file__).resolve().parents[1]
+LITE = ROOT.parent / "shared" / "data" / "swe-bench-lite-test.jsonl"
+_run_ids = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def swem_cache(tmp_path_factory) -> Path:
+    """A private cache (git mirrors, the generated mini benchmark) for the whole session."""
+    cache = tmp_path_factory.mktemp("swem-cache")
+    os.environ["SWEM_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    from harness.errors import UserError
+    from sandbox.docker_sandbox import docker_client
+
+    try:
+        client = docker_client()
+    except UserError as exc:
+        pytest.fail(f"{exc} (run the suite with `make test`)")
+    yield client
+    # The suite's promise: nothing of ours is left behind, whatever the tests did.
+    left = client.containers.list(all=True, filters={"label": "swe-monkeys"})
+    for container in left:
+        container.remove(force=True)
+    assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+@pytest.fixture(scope="session")
+def mini_instances():
+    from harness import wiring
+
+    return {i.instance_id: i for i in wiring.load("mini")}
+
+
+TEST_LIMITS = SandboxLimits(memory="512m", pids=256, cpus=1.0, timeout_s=60, log_cap_bytes=1 << 20)
+
+
+@pytest.fixture
+def make_pipeline(docker_engine, tmp_path):
+    """A Docker verifier writing into a fresh run directory under tmp_path."""
+    from harness import wiring
+
+    def make(limits: SandboxLimits = TEST_LIMITS):
+        run_id = f"test-{os.getpid()}-{next(_run_ids)}"
+        return wiring.build_pipeline(run_id, tmp_path / "runs", limits, pull=False)
+
+    return make
+
+
+def containers_of(client, run_id: str) -> list:
+    return client.containers.list(all=True, filters={"label": f"swe-monkeys.run={run_id}"})

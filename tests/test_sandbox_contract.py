@@ -1,0 +1,95 @@
+"""One conformance suite for every sandbox implementation (after inspect_ai's self_check):
+the local double and the real Docker sandbox must behave alike at the seam."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from harness import minibench
+from harness.protocols import SandboxError
+from tests.conftest import TEST_LIMITS
+
+LIMITS = dataclasses.replace(TEST_LIMITS, log_cap_bytes=64 * 1024)
+
+
+@pytest.fixture(params=["local", "docker"])
+def provider(request, tmp_path):
+    """(sandbox, image) with the minicalc repo at /testbed."""
+    if request.param == "local":
+        from sandbox.local import LocalSandbox
+
+        return LocalSandbox(), str(minibench.DATA / "repos" / "minicalc")
+    request.getfixturevalue("docker_engine")
+    make_pipeline = request.getfixturevalue("make_pipeline")
+    pipe = make_pipeline()
+    calc = next(
+        i
+        for i in request.getfixturevalue("mini_instances").values()
+        if i.repo == "swe-monkeys/minicalc"
+    )
+    return pipe.sandbox, pipe.verifier.image_for(calc)
+
+
+@pytest.fixture
+def session(provider):
+    sandbox, image = provider
+    with sandbox.open(image, LIMITS, "contract") as s:
+        yield s
+
+
+def test_exec_returns_exit_code_and_both_streams(session):
+    result = session.exec("echo to-out; echo to-err >&2; exit 3", timeout_s=30)
+    assert result.returncode == 3 and not result.timed_out and not result.ok
+    assert "to-out" in result.output and "to-err" in result.output
+
+
+def test_default_workdir_is_the_testbed(session):
+    result = session.exec("ls", timeout_s=30)
+    assert result.ok
+    assert {"minicalc", "tests", "README.md"} <= set(result.output.split())
+
+
+def test_timeout_is_reported_promptly(session):
+    start = time.monotonic()
+    result = session.exec("sleep 60", timeout_s=2)
+    assert result.timed_out and result.returncode is None
+    assert time.monotonic() - start < 20
+
+
+def test_files_round_trip_as_bytes(session):
+    data = bytes(range(256)) * 4
+    session.write_file("/testbed/sub/dir/blob.bin", data)
+    assert session.read_file("/testbed/sub/dir/blob.bin") == data
+    assert session.exec("wc -c < sub/dir/blob.bin", timeout_s=30).output.strip() == "1024"
+    with pytest.raises(FileNotFoundError):
+        session.read_file("/testbed/no/such/file")
+
+
+def test_output_is_capped_keeping_head_and_tail(session):
+    result = session.exec(
+        "echo BEGIN; head -c 3000000 /dev/zero | tr '\\0' a; echo; echo END", timeout_s=60
+    )
+    assert result.ok and result.truncated_bytes > 2_000_000
+    assert result.output.startswith("BEGIN") and result.output.rstrip().endswith("END")
+    assert len(result.output) < 70 * 1024
+
+
+def test_close_is_idempotent_and_final(provider):
+    sandbox, image = provider
+    with sandbox.open(image, LIMITS, "contract") as s:
+        s.close()
+        s.close()
+        with pytest.raises(SandboxError):
+            s.exec("true", timeout_s=5)
+
+
+def test_cleanup_finds_sessions_left_open(provider):
+    sandbox, image = provider
+    held = sandbox.open(image, LIMITS, "contract-leak")
+    held.__enter__()
+    assert sandbox.cleanup("contract-leak") == 1
+    assert sandbox.cleanup("contract-leak") == 0
+    held.__exit__(None, None, None)
