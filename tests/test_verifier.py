@@ -171,21 +171,8 @@ def test_validate_says_when_gold_passes_only_with_the_network(make_pipeline, min
 
 
 def test_cli_validate_mini_benchmark(docker_engine, tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "validate",
-            "-d",
-            "mini",
-            "--runs-dir",
-            str(tmp_path),
-            "--run-id",
-            "v",
-            "--workers",
-            "2",
-            "--no-pull",
-        ],
-    )
+    args = f"validate -d mini --runs-dir {tmp_path} --run-id v --workers 2 --no-pull"
+    result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
     assert "6/6 instances sound" in result.output
     records = [
@@ -200,21 +187,8 @@ def test_cli_validate_mini_benchmark(docker_engine, tmp_path):
 
 
 def test_cli_verify_prints_json_verdict(docker_engine, tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "verify",
-            "-d",
-            "mini",
-            "-i",
-            "swe-monkeys__textkit-1",
-            "--patch",
-            "gold",
-            "--runs-dir",
-            str(tmp_path),
-            "--json",
-        ],
-    )
+    args = f"verify -d mini -i swe-monkeys__textkit-1 --patch gold --runs-dir {tmp_path} --json"
+    result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
     verdict = json.loads(result.output)
     assert verdict["status"] == "resolved" and verdict["apply_command"] == "git apply --verbose"
