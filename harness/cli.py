@@ -265,6 +265,159 @@ def _print_validation(results) -> None:
             console.print(f"[bold red]{title}[/]: " + ", ".join(r.instance_id for r in rows))
 
 
+@app.command(rich_help_panel="Generation")
+def run(
+    issue: Annotated[str, typer.Option("--issue", "-i", help="The instance id to solve.")],
+    samples: Annotated[
+        int, typer.Option("--samples", "-k", min=1, help="Candidates to sample.")
+    ] = 5,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="As for verify; default: mini for swe-monkeys__* ids, else lite.",
+        ),
+    ] = None,
+    split: Split = "test",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="embedded (CPU default), vllm:MODEL, or http(s)://HOST/v1[#MODEL].",
+            rich_help_panel="Model",
+        ),
+    ] = "embedded",
+    temperature: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.8,
+    top_p: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.95,
+    max_tokens: Annotated[int, typer.Option(rich_help_panel="Model")] = 1024,
+    seed: Annotated[int | None, typer.Option(rich_help_panel="Model")] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="Requests in flight at once.", rich_help_panel="Model")
+    ] = 16,
+    request_timeout: Annotated[
+        float,
+        typer.Option(help="Seconds per request before it is retried.", rich_help_panel="Model"),
+    ] = 600.0,
+    retries: Annotated[
+        int, typer.Option(help="Attempts per request.", rich_help_panel="Model")
+    ] = 4,
+    tensor_parallel_size: Annotated[int, typer.Option(rich_help_panel="vLLM")] = 1,
+    gpu_memory_utilization: Annotated[float, typer.Option(rich_help_panel="vLLM")] = 0.9,
+    max_model_len: Annotated[int | None, typer.Option(rich_help_panel="vLLM")] = None,
+    keep_test_edits: Annotated[
+        bool, typer.Option(help="Keep candidates' edits to test files (dropped by default).")
+    ] = False,
+    verify_patches: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Verify candidates in Docker.")
+    ] = True,
+    verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = 2,
+    run_id: RunId = None,
+    runs_dir: RunsDir = Path("runs"),
+    network: Network = DEFAULT.network,
+    memory: Memory = DEFAULT.memory,
+    pids: Pids = DEFAULT.pids,
+    cpus: Cpus = DEFAULT.cpus,
+    timeout: Timeout = DEFAULT.timeout_s,
+    log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    image_namespace: Namespace = "swebench",
+    image_tag: Tag = "latest",
+    pull: Pull = True,
+) -> None:
+    """Sample candidate patches for one issue, verify each distinct one, print a table."""
+    import tempfile
+
+    from agents.agentless import AgentlessAgent, AgentlessOptions
+    from harness import wiring
+    from harness.run_issue import run_issue
+    from harness.types import SamplingConfig
+
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    dataset = dataset or ("mini" if issue.startswith("swe-monkeys__") else "lite")
+    (instance,) = wiring.load(dataset, split, [issue])
+    sampling = SamplingConfig(temperature, top_p, max_tokens, seed)
+    spec = wiring.ModelSpec(
+        model,
+        concurrency,
+        request_timeout,
+        retries,
+        tensor_parallel_size,
+        gpu_memory_utilization,
+        max_model_len,
+    )
+    manifest = {
+        "command": "run",
+        "dataset": dataset,
+        "instance": issue,
+        "samples": samples,
+        "model": model,
+        "sampling": sampling.__dict__,
+        "agent": "agentless",
+    }
+    pipe = wiring.build_pipeline(
+        run_id or wiring.new_run_id("run"),
+        runs_dir,
+        limits,
+        image_namespace,
+        image_tag,
+        pull,
+        manifest,
+    )
+    with tempfile.TemporaryDirectory(prefix="swem-work-") as tmp:
+        worktree = wiring.repo_cache_for(instance).checkout(
+            instance.repo, instance.base_commit, Path(tmp) / "repo"
+        )
+        console.print(
+            f"{issue}: sampling {samples} candidate(s) from {model}; run {pipe.store.run_dir}"
+        )
+        with wiring.model_backend(spec) as backend:
+            agent = AgentlessAgent(backend, AgentlessOptions(drop_test_edits=not keep_test_edits))
+            result = run_issue(
+                instance,
+                agent,
+                worktree,
+                samples,
+                sampling,
+                pipe.store,
+                pipe.verifier.verify if verify_patches else None,
+                verify_workers,
+            )
+    _print_issue_run(result)
+
+
+def _print_issue_run(result) -> None:
+    table = Table(title=f"{result.generation.instance_id}: candidates")
+    for col in ("#", "valid", "unique", "verdict", "prompt tok", "compl tok", "secs", "note"):
+        table.add_column(col)
+    for c in result.candidates:
+        verdict = result.verdict(c)
+        first = result.first_index(c) if c.valid else None
+        unique = "-" if first is None else ("new" if first == c.sample_index else f"= #{first}")
+        shown = (
+            f"[{_verdict_style(verdict.status.value)}]{verdict.status.value}[/]" if verdict else "-"
+        )
+        note = c.reason or ", ".join(c.edited_files)
+        if verdict and verdict.reason:
+            note = f"{note}; {verdict.reason}" if note else verdict.reason
+        table.add_row(
+            str(c.sample_index),
+            "yes" if c.valid else "[red]no[/]",
+            unique,
+            shown,
+            str(c.prompt_tokens),
+            str(c.completion_tokens),
+            f"{c.latency_s:.1f}",
+            note[:90],
+        )
+    console.print(table)
+    prompt, completion = result.generation.tokens
+    valid = sum(c.valid for c in result.candidates)
+    console.print(
+        f"{len(result.candidates)} samples, {valid} valid, {result.unique} unique patches, "
+        f"[bold]{result.resolving} resolving[/]; tokens: {prompt} prompt + {completion} completion"
+        + (" (localisation included)" if result.generation.overhead else "")
+    )
+
+
 @app.command(rich_help_panel="Maintenance")
 def clean(run_id: Annotated[str | None, typer.Option(help="Only this run's containers.")] = None):
     """Remove containers the harness left behind (after a crash or kill -9)."""

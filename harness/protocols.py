@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Protocol
 
 from harness.config import SandboxLimits
-from harness.types import ExecResult
+from harness.types import Completion, ExecResult, Generation, Instance, SamplingConfig
+
+
+class ModelBackend(Protocol):
+    """A chat model that returns many samples of one prompt."""
+
+    model_name: str
+
+    async def complete(
+        self, messages: list[dict[str, str]], sampling: SamplingConfig, k: int
+    ) -> list[Completion]:
+        """Exactly k completions. A sample that failed after retries is a Completion with its
+        `error` set, never an exception, so one bad request costs one sample, not the run."""
+        ...
+
+
+class PatchAgent(Protocol):
+    """Turns an issue into k candidate patches against a checkout of its base commit."""
+
+    name: str
+
+    async def generate(
+        self, instance: Instance, worktree: Path, k: int, sampling: SamplingConfig
+    ) -> Generation:
+        """The worktree is the agent's to modify; it is left at the base commit on return."""
+        ...
 
 
 class SandboxSession(Protocol):

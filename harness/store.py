@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.types import Verdict
+from harness.types import Candidate, Completion, Verdict
 
 
 class RunStore:
@@ -31,12 +31,26 @@ class RunStore:
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         (self.run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
-    def append_verdict(self, verdict: Verdict) -> None:
-        line = json.dumps(verdict.to_dict(), sort_keys=True) + "\n"
-        with self._lock, open(self.run_dir / "verdicts.jsonl", "a", encoding="utf-8") as f:
+    def _append(self, name: str, record: dict[str, Any]) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock, open(self.run_dir / name, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+
+    def append_verdict(self, verdict: Verdict) -> None:
+        self._append("verdicts.jsonl", verdict.to_dict())
+
+    def append_candidate(self, candidate: Candidate) -> None:
+        self._append("candidates.jsonl", candidate.to_dict())
+
+    def append_overhead(self, instance_id: str, purpose: str, completion: Completion) -> None:
+        """A model call made for the issue as a whole (localisation), so its tokens count."""
+        from dataclasses import asdict
+
+        self._append(
+            "overhead.jsonl", {"instance_id": instance_id, "purpose": purpose, **asdict(completion)}
+        )
 
     def verdicts(self) -> list[Verdict]:
         """Every complete record; a last line cut short by a crash is ignored."""

@@ -149,3 +149,78 @@ class Verdict:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:
         return cls(**{**data, "status": VerdictStatus(data["status"])})
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample; maps onto the OpenAI/vLLM request fields of the same names."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int | None = None
+    """With a seed, sample i of a top-up request gets seed + i so samples differ."""
+
+
+@dataclass
+class Completion:
+    """One sampled answer and what it cost. Token counts are this sample's share: a request
+    for n samples bills its prompt once, split across them, so sums over samples are exact."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    usage_exact: bool = True
+    """False when completion tokens of an n>1 request were apportioned by text length."""
+    error: str | None = None
+    """Why no answer came (after retries); the text is then empty."""
+
+
+@dataclass
+class Candidate:
+    """One sample turned into a patch (or the reason it did not become one)."""
+
+    instance_id: str
+    sample_index: int
+    patch: str
+    patch_sha: str | None
+    """sha256 of the normalised patch; None when there is no valid patch."""
+    reason: str | None
+    """Why no valid patch came out (None when valid)."""
+    raw_output: str
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    finish_reason: str | None = None
+    edited_files: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.patch_sha is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Generation:
+    """What an agent produced for one issue: its candidates, plus the model calls made for the
+    issue as a whole (e.g. localisation) so that every token is accounted for."""
+
+    instance_id: str
+    candidates: list[Candidate]
+    overhead: list[Completion] = field(default_factory=list)
+    context_files: tuple[str, ...] = ()
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens over candidates and overhead."""
+        prompt = sum(c.prompt_tokens for c in self.candidates) + sum(
+            c.prompt_tokens for c in self.overhead
+        )
+        completion = sum(c.completion_tokens for c in self.candidates) + sum(
+            c.completion_tokens for c in self.overhead
+        )
+        return prompt, completion

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 from harness import __version__, minibench
 from harness.config import SandboxLimits
 from harness.dataset import load_rows, select, to_instances
+from harness.errors import UserError
 from harness.repos import RepoCache, RepoSource
 from harness.store import RunStore
 from harness.types import Instance
@@ -65,6 +68,7 @@ def build_pipeline(
     image_namespace: str = "swebench",
     image_tag: str = "latest",
     pull: bool = True,
+    manifest: dict | None = None,
 ) -> Pipeline:
     """A Docker-backed verifier writing into runs_dir/run_id."""
     from sandbox import swebench_adapter
@@ -106,3 +110,82 @@ def build_pipeline(
     sandbox = DockerSandbox(client)
     verifier = Verifier(sandbox, resolver.image_for, limits, run_id, store.artifact_dir)
     return Pipeline(verifier, store, sandbox)
+
+
+def repo_cache_for(instance: Instance) -> RepoCache:
+    """Mini-benchmark repos come from their generated mirrors; others from SWEM_REPO_SOURCE."""
+    source = (
+        RepoSource(str(mini_mirror_dir())) if instance.repo in minibench.repos() else RepoSource()
+    )
+    return RepoCache(cache_dir() / "repos", source)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What --model names, with the options that shape the server or the client."""
+
+    spec: str = "embedded"
+    concurrency: int = 16
+    timeout_s: float = 600.0
+    retries: int = 4
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+
+
+@contextmanager
+def model_backend(options: ModelSpec) -> Iterator:
+    """embedded (default): llama.cpp with the bundled 270M Gemma, started and stopped here.
+    vllm:MODEL: `vllm serve MODEL`, started and stopped here. http(s)://HOST/v1[#MODEL]: any
+    OpenAI-compatible endpoint already running (model from /models when not given)."""
+    from agents.openai_model import ClientOptions, OpenAICompatModel
+    from agents.servers import VllmOptions, embedded_server, vllm_server
+
+    spec = options.spec
+
+    def client(base_url: str, model: str, merge_system: bool = False):
+        return OpenAICompatModel(
+            ClientOptions(
+                base_url=base_url,
+                model=model,
+                api_key=os.environ.get("OPENAI_API_KEY", "EMPTY"),
+                concurrency=options.concurrency,
+                timeout_s=options.timeout_s,
+                retries=options.retries,
+                merge_system=merge_system,
+            )
+        )
+
+    if spec == "embedded":
+        with embedded_server() as server:
+            yield client(server.base_url, server.model_name, merge_system=True)
+    elif spec.startswith("vllm:"):
+        vllm = VllmOptions(
+            model=spec.removeprefix("vllm:"),
+            tensor_parallel_size=options.tensor_parallel_size,
+            gpu_memory_utilization=options.gpu_memory_utilization,
+            max_model_len=options.max_model_len,
+        )
+        with vllm_server(vllm) as server:
+            yield client(server.base_url, server.model_name)
+    elif spec.startswith(("http://", "https://")):
+        url, _, model = spec.partition("#")
+        yield client(url.rstrip("/"), model or _served_model(url))
+    else:
+        raise UserError(
+            f"--model {spec}: use embedded, vllm:MODEL or the http(s) URL of an "
+            "OpenAI-compatible endpoint (optionally #MODEL)"
+        )
+
+
+def _served_model(url: str) -> str:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/models", timeout=30) as response:
+            return json.load(response)["data"][0]["id"]
+    except Exception as exc:  # noqa: BLE001 - any failure means the same to the user
+        raise UserError(
+            f"cannot list models at {url} ({exc}): is the server up? Name the model with URL#MODEL"
+        ) from None

@@ -6,26 +6,34 @@ test log with the official parser and grading functions. Everything here is pure
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 
-from swebench.harness.constants import (
+# Importing swebench 4.1 calls logging.basicConfig(level=INFO) (swebench.collect), which would
+# print every HTTP request our model client makes; the root logger is put back as it was.
+_root_before = (list(logging.root.handlers), logging.root.level)
+
+from swebench.harness.constants import (  # noqa: E402
     END_TEST_OUTPUT,
     MAP_REPO_TO_EXT,
     MAP_REPO_VERSION_TO_SPECS,
     START_TEST_OUTPUT,
     TestStatus,
 )
-from swebench.harness.grading import get_eval_report, get_logs_eval
-from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
-from swebench.harness.run_evaluation import GIT_APPLY_CMDS
-from swebench.harness.test_spec.create_scripts import make_eval_script_list
-from swebench.harness.test_spec.test_spec import TestSpec
+from swebench.harness.grading import get_eval_report, get_logs_eval  # noqa: E402
+from swebench.harness.log_parsers import MAP_REPO_TO_PARSER  # noqa: E402
+from swebench.harness.run_evaluation import GIT_APPLY_CMDS  # noqa: E402
+from swebench.harness.test_spec.create_scripts import make_eval_script_list  # noqa: E402
+from swebench.harness.test_spec.test_spec import TestSpec  # noqa: E402
 
-from harness.errors import UserError
-from harness.types import Instance
+from harness.errors import UserError  # noqa: E402
+from harness.types import Instance  # noqa: E402
+
+logging.root.handlers[:] = _root_before[0]
+logging.root.setLevel(_root_before[1])
 
 __all__ = [
     "GIT_APPLY_CMDS",

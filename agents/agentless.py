@@ -1,0 +1,173 @@
+"""An Agentless-style repair agent: localise, then sample k repairs of one shared prompt.
+
+Localisation runs once per issue (a lexical ranking, then the model picks from its top), so
+the k repair samples share one prompt and the server's prefix cache serves all of them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from agents.edits import EditError, apply_edit, parse_edits
+from agents.localize import rank_files
+from agents.patches import PatchRejected, normalise
+from harness.protocols import ModelBackend
+from harness.types import Candidate, Completion, Generation, Instance, SamplingConfig
+
+PROMPTS = Path(__file__).parent / "prompts"
+CHARS_PER_TOKEN = 4  # a budget estimate; real counts come back from the server
+
+
+def prompt(name: str, **values: str) -> str:
+    return Template((PROMPTS / f"{name}.txt").read_text()).substitute(values)
+
+
+@dataclass(frozen=True)
+class AgentlessOptions:
+    ranked_files: int = 10
+    """How many lexically ranked files the model chooses from."""
+    edit_files: int = 3
+    """How many files go into the repair prompt."""
+    context_tokens: int = 6000
+    """Budget for the code in the repair prompt."""
+    localize_with_model: bool = True
+    drop_test_edits: bool = True
+
+
+class AgentlessAgent:
+    name = "agentless"
+
+    def __init__(self, model: ModelBackend, options: AgentlessOptions | None = None) -> None:
+        self.model = model
+        self.options = options or AgentlessOptions()
+
+    async def generate(
+        self, instance: Instance, worktree: Path, k: int, sampling: SamplingConfig
+    ) -> Generation:
+        files, overhead = await self.localize(instance, worktree)
+        messages = [
+            {"role": "system", "content": prompt("repair_system")},
+            {
+                "role": "user",
+                "content": prompt(
+                    "repair",
+                    repo=instance.repo,
+                    problem_statement=instance.problem_statement,
+                    code=self.code_context(worktree, files),
+                ),
+            },
+        ]
+        completions = await self.model.complete(messages, sampling, k)
+        candidates = [
+            self.to_candidate(instance, worktree, i, c) for i, c in enumerate(completions)
+        ]
+        return Generation(instance.instance_id, candidates, overhead, tuple(files))
+
+    async def localize(
+        self, instance: Instance, worktree: Path
+    ) -> tuple[list[str], list[Completion]]:
+        ranked = [
+            p
+            for p, _ in rank_files(worktree, instance.problem_statement, self.options.ranked_files)
+        ]
+        fallback = ranked[: self.options.edit_files]
+        if not self.options.localize_with_model or len(ranked) <= 1:
+            return fallback, []
+        ask = prompt(
+            "localize",
+            repo=instance.repo,
+            problem_statement=instance.problem_statement,
+            file_list="\n".join(ranked),
+            max_files=str(self.options.edit_files),
+        )
+        (answer,) = await self.model.complete(
+            [{"role": "user", "content": ask}], SamplingConfig(temperature=0.0, max_tokens=200), 1
+        )
+        picked = [ln.strip(" -*`'\"") for ln in answer.text.splitlines()]
+        chosen = list(dict.fromkeys(p for p in picked if p in ranked))[: self.options.edit_files]
+        return chosen or fallback, [answer]
+
+    def code_context(self, worktree: Path, files: list[str]) -> str:
+        budget = self.options.context_tokens * CHARS_PER_TOKEN
+        parts = []
+        for path in files:
+            text = (worktree / path).read_text(errors="replace")
+            block = f"### {path}\n```python\n{text}\n```\n"
+            if len(block) > budget:
+                if not parts:  # never send no code at all: keep the head of the top file
+                    parts.append(f"### {path} (first part)\n```python\n{text[:budget]}\n```\n")
+                break
+            parts.append(block)
+            budget -= len(block)
+        return "\n".join(parts)
+
+    def to_candidate(
+        self, instance: Instance, worktree: Path, index: int, completion: Completion
+    ) -> Candidate:
+        def candidate(
+            patch: str = "",
+            sha: str | None = None,
+            reason: str | None = None,
+            files: tuple[str, ...] = (),
+        ) -> Candidate:
+            return Candidate(
+                instance.instance_id,
+                index,
+                patch,
+                sha,
+                reason,
+                completion.text,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                completion.latency_s,
+                completion.finish_reason,
+                files,
+            )
+
+        if completion.error:
+            return candidate(reason=f"model error: {completion.error}")
+        truncated = completion.finish_reason == "length"
+        try:
+            edits = parse_edits(completion.text)
+        except EditError as exc:
+            return candidate(
+                reason="answer truncated at max_tokens inside an edit block"
+                if truncated
+                else str(exc)
+            )
+        if not edits:
+            return candidate(
+                reason="answer truncated at max_tokens before any edit"
+                if truncated
+                else "no SEARCH/REPLACE edit in the answer"
+            )
+        try:
+            for edit in edits:
+                apply_edit(worktree, edit)
+            diff = _diff(worktree)
+            normal = normalise(diff, self.options.drop_test_edits)
+        except (EditError, PatchRejected) as exc:
+            return candidate(reason=str(exc))
+        finally:
+            _reset(worktree)
+        return candidate(normal.text, normal.sha, None, normal.files)
+
+
+def _git(worktree: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=worktree, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _diff(worktree: Path) -> str:
+    """Tracked and new files alike, without rename detection, as a plain patch."""
+    _git(worktree, "add", "-A")
+    return _git(worktree, "diff", "--cached", "--no-renames", "--no-color")
+
+
+def _reset(worktree: Path) -> None:
+    _git(worktree, "reset", "-q", "--hard")
+    _git(worktree, "clean", "-fdq")

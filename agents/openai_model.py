@@ -1,0 +1,162 @@
+"""The one model client: an OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp, an API).
+
+Samples of one prompt are asked for in one request with `n`, so a server that supports it
+(vLLM) shares the prompt's prefix across them. A server that returns fewer choices (llama.cpp
+returns one) is topped up with concurrent requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import openai
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from harness.types import Completion, SamplingConfig
+
+TRANSIENT = (
+    openai.APIConnectionError,  # includes APITimeoutError
+    openai.InternalServerError,
+    openai.RateLimitError,
+)
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    base_url: str
+    model: str
+    api_key: str = "EMPTY"
+    concurrency: int = 16
+    """Requests in flight at once against the server."""
+    timeout_s: float = 600.0
+    """Per request; a slow answer past it is retried like a transient error."""
+    retries: int = 4
+    """Attempts per request, the first included."""
+    backoff_s: float = 0.5
+    merge_system: bool = False
+    """Fold the system message into the first user turn, for chat templates without a
+    system role (Gemma's)."""
+
+
+class OpenAICompatModel:
+    def __init__(self, options: ClientOptions) -> None:
+        self.options = options
+        self.model_name = options.model
+        self.requests_sent = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _bind_to_running_loop(self) -> None:
+        """The HTTP client and the semaphore belong to one event loop; a caller that runs
+        several loops (asyncio.run per issue) gets fresh ones for each."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._loop = loop
+            self._slots = asyncio.Semaphore(self.options.concurrency)
+            self._client = openai.AsyncOpenAI(
+                base_url=self.options.base_url,
+                api_key=self.options.api_key,
+                timeout=self.options.timeout_s,
+                max_retries=0,  # tenacity owns retrying
+            )
+
+    async def complete(
+        self, messages: list[dict[str, str]], sampling: SamplingConfig, k: int
+    ) -> list[Completion]:
+        self._bind_to_running_loop()
+        messages = _merge_system(messages) if self.options.merge_system else messages
+        first = await self._request(messages, sampling, k, seed=sampling.seed)
+        missing = k - len(first)
+        extra = (
+            await asyncio.gather(
+                *(
+                    self._request(
+                        messages,
+                        sampling,
+                        1,
+                        seed=None if sampling.seed is None else sampling.seed + len(first) + i,
+                    )
+                    for i in range(missing)
+                )
+            )
+            if missing > 0
+            else []
+        )
+        return (first + [c for batch in extra for c in batch])[:k]
+
+    async def _request(self, messages, sampling: SamplingConfig, n: int, seed: int | None):
+        async with self._slots:
+            start = time.monotonic()
+            try:
+                response = await self._with_retries(messages, sampling, n, seed)
+            except Exception as exc:  # noqa: BLE001 - a failed request is a failed sample
+                return [Completion("", error=_describe(exc), latency_s=time.monotonic() - start)]
+            return _split(response, time.monotonic() - start)
+
+    async def _with_retries(self, messages, sampling, n, seed):
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.options.retries),
+            wait=wait_exponential(multiplier=self.options.backoff_s, max=30),
+            retry=retry_if_exception_type(TRANSIENT),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self.requests_sent += 1
+                return await self._client.chat.completions.create(
+                    model=self.options.model,
+                    messages=messages,
+                    n=n,
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    max_tokens=sampling.max_tokens,
+                    seed=seed,
+                )
+        raise RetryError(None)  # pragma: no cover - reraise=True raises first
+
+
+def _split(response, latency_s: float) -> list[Completion]:
+    """One Completion per choice, with the request's usage shared out so sums stay exact."""
+    choices = sorted(response.choices, key=lambda c: c.index)
+    texts = [c.message.content or "" for c in choices]
+    usage = response.usage
+    prompt = _apportion(usage.prompt_tokens if usage else 0, [1] * len(choices))
+    generated = _apportion(usage.completion_tokens if usage else 0, [len(t) for t in texts])
+    exact = len(choices) == 1
+    return [
+        Completion(text, choice.finish_reason, p, g, latency_s, exact)
+        for text, choice, p, g in zip(texts, choices, prompt, generated, strict=True)
+    ]
+
+
+def _apportion(total: int, weights: list[int]) -> list[int]:
+    """Split `total` in proportion to `weights` (evenly when all are 0); shares sum to total."""
+    weights = weights if any(weights) else [1] * len(weights)
+    shares = [total * w // sum(weights) for w in weights]
+    shares[0] += total - sum(shares)
+    return shares
+
+
+def _merge_system(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+    return rest
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, openai.APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {str(exc.message)[:200]}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"cannot reach the model server: {exc}"
+    return f"{type(exc).__name__}: {exc}"[:300]

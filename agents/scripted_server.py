@@ -1,0 +1,152 @@
+"""An OpenAI-compatible server of our own that replays scripted answers: the deterministic
+double at the model seam. It speaks real HTTP, so the client, retries and timeouts under test
+are the ones used against vLLM.
+
+A script is a list of rules. A request goes to the first rule whose `match` regex is found in
+its last user message and which has replies left. Each choice of the request consumes one
+reply. A reply may carry an HTTP status (500 fails the whole request) or a delay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    content: str = ""
+    finish_reason: str = "stop"
+    status: int = 200
+    delay_s: float = 0.0
+
+
+@dataclass
+class Rule:
+    match: str
+    replies: list[Reply]
+    repeat_last: bool = False
+    """Keep answering with the last reply once the others are used up."""
+
+
+@dataclass
+class ScriptedServer:
+    rules: list[Rule]
+    honour_n: bool = True
+    """False imitates llama.cpp, which returns one choice whatever `n` asks for."""
+    model: str = "scripted"
+    requests: list[dict] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_replies(self, text: str, n: int) -> list[Reply]:
+        with self._lock:
+            rule = next((r for r in self.rules if r.replies and re.search(r.match, text)), None)
+            if rule is None:
+                return [Reply(status=500, content="the script has no reply left for this request")]
+            out: list[Reply] = []
+            while len(out) < n and rule.replies:
+                keep = rule.repeat_last and len(rule.replies) == 1
+                reply = rule.replies[0] if keep else rule.replies.pop(0)
+                if reply.status != 200:
+                    return [reply]
+                out.append(reply)
+            return out
+
+    def start(self) -> ScriptedServer:
+        handler = type("Handler", (_Handler,), {"script": self})
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _truncate(reply: Reply, max_tokens: int | None) -> Reply:
+    """As a real server does: stop at max_tokens (a token is a word here) and say so."""
+    if max_tokens is None or _words(reply.content) <= max_tokens:
+        return reply
+    kept = " ".join(reply.content.split()[:max_tokens])
+    return Reply(kept, "length", reply.status, reply.delay_s)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    script: ScriptedServer
+
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (its timeout); nothing to tell it
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self._send(
+                200, {"object": "list", "data": [{"id": self.script.model, "object": "model"}]}
+            )
+        else:
+            self._send(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        self.script.requests.append(body)
+        n = int(body.get("n") or 1) if self.script.honour_n else 1
+        user = [m["content"] for m in body.get("messages", []) if m["role"] == "user"]
+        replies = self.script.next_replies(user[-1] if user else "", n)
+        time.sleep(max(r.delay_s for r in replies))
+        if replies[0].status != 200:
+            self._send(replies[0].status, {"error": {"message": replies[0].content or "scripted"}})
+            return
+        limit = body.get("max_tokens")
+        replies = [_truncate(r, limit) for r in replies]
+        prompt = sum(_words(m["content"]) for m in body.get("messages", []))
+        self._send(
+            200,
+            {
+                "id": f"scripted-{len(self.script.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.script.model,
+                "choices": [
+                    {
+                        "index": i,
+                        "finish_reason": r.finish_reason,
+                        "message": {"role": "assistant", "content": r.content},
+                    }
+                    for i, r in enumerate(replies)
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": sum(_words(r.content) for r in replies),
+                    "total_tokens": prompt + sum(_words(r.content) for r in replies),
+                },
+            },
+        )

