@@ -13,7 +13,7 @@ from string import Template
 
 from agents.edits import EditError, apply_edit, parse_edits
 from agents.localize import rank_files
-from agents.patches import PatchRejected, normalise
+from agents.patches import PatchRejected, check_applies, normalise
 from harness.protocols import ModelBackend
 from harness.types import Candidate, Completion, Generation, Instance, SamplingConfig
 
@@ -153,6 +153,10 @@ class AgentlessAgent:
             return candidate(reason=str(exc))
         finally:
             _reset(worktree)
+        try:  # the normal form dropped hunks and files: it must still apply to the base commit
+            check_applies(worktree, normal.text)
+        except PatchRejected as exc:
+            return candidate(reason=str(exc))
         return candidate(normal.text, normal.sha, None, normal.files)
 
 

@@ -119,15 +119,24 @@ class ManagedServer:
 
     def start(self) -> ManagedServer:
         try:
-            self.process = subprocess.Popen(
-                self.command,
-                stdout=open(self.log_path, "wb"),
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            with open(self.log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    self.command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
         except FileNotFoundError:
             raise UserError(f"cannot start {self.command[0]}: is it installed?") from None
+        try:
+            self._wait_ready()
+        except BaseException:  # a failed or interrupted start leaves no process behind
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -136,9 +145,8 @@ class ManagedServer:
                     f"starting: {self._last_log_line()} (log: {self.log_path})"
                 )
             if self._ready():
-                return self
+                return
             time.sleep(0.5)
-        self.stop()
         raise UserError(
             f"the model server was not ready within {self.startup_timeout_s:g} s "
             f"(log: {self.log_path})"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,23 @@ def make_pipeline(docker_engine, tmp_path):
 
 def containers_of(client, run_id: str) -> list:
     return client.containers.list(all=True, filters={"label": f"swe-monkeys.run={run_id}"})
+
+
+HARNESS = str(Path(sys.executable).parent / "harness")
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn_harness(*args: str) -> subprocess.Popen:
+    """Start the CLI as a terminal would, with SIGINT at its default. A test runner started as a
+    background job of a non-interactive shell (as CI may be) inherits SIGINT ignored, and
+    Python keeps an inherited ignore, so Ctrl-C would otherwise never arrive."""
+    return subprocess.Popen(
+        [HARNESS, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=_default_sigint,
+    )

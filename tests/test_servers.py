@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+
 import pytest
 
 from agents.servers import ManagedServer, VllmOptions, free_port, vllm_command
 from harness.errors import UserError
+from tests.conftest import spawn_harness
 
 
 def test_vllm_command_line_carries_the_users_gpu_options():
@@ -64,3 +70,45 @@ def test_a_server_that_dies_at_start_is_a_one_line_error():
 def test_a_missing_server_binary_is_a_one_line_error():
     with pytest.raises(UserError, match="cannot start vllm-not-installed"):
         ManagedServer(["vllm-not-installed"], free_port(), "m").start()
+
+
+def server_children(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid), "-f", "llama_cpp.server"], capture_output=True, text=True
+    ).stdout.split()
+    return [int(p) for p in found]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_run_stops_the_embedded_server(sig, tmp_path):
+    proc = spawn_harness(
+        "run",
+        "--issue",
+        "swe-monkeys__minicalc-1",
+        "-k",
+        "2",
+        "--max-tokens",
+        "400",
+        "--no-verify",
+        "--runs-dir",
+        str(tmp_path),
+    )
+    deadline = time.monotonic() + 120
+    while not (children := server_children(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+        time.sleep(0.2)
+    time.sleep(4)  # started, and most likely generating
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(0.5)
+    assert not any(alive(pid) for pid in children)

@@ -7,7 +7,6 @@ import difflib
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,11 +17,10 @@ from harness import minibench
 from harness.cli import app
 from harness.types import VerdictStatus
 from harness.validate import validate_instance
-from tests.conftest import LITE, TEST_LIMITS, containers_of
+from tests.conftest import HARNESS, LITE, TEST_LIMITS, containers_of, spawn_harness
 
 CALC = "swe-monkeys__minicalc-1"
 EVALUATOR = "minicalc/evaluator.py"
-HARNESS = str(Path(sys.executable).parent / "harness")
 QUICK = dataclasses.replace(TEST_LIMITS, timeout_s=20)
 
 
@@ -238,26 +236,20 @@ def test_interrupting_a_verification_removes_its_container(
     patch = tmp_path / "loop.diff"
     patch.write_text(BAD_PATCHES["loops forever"][0](None))
     run_id = f"interrupt-{sig.name.lower()}"
-    proc = subprocess.Popen(
-        [
-            HARNESS,
-            "verify",
-            "-d",
-            "mini",
-            "-i",
-            CALC,
-            "--patch",
-            str(patch),
-            "--run-id",
-            run_id,
-            "--runs-dir",
-            str(tmp_path),
-            "--timeout",
-            "300",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = spawn_harness(
+        "verify",
+        "-d",
+        "mini",
+        "-i",
+        CALC,
+        "--patch",
+        str(patch),
+        "--run-id",
+        run_id,
+        "--runs-dir",
+        str(tmp_path),
+        "--timeout",
+        "300",
     )
     deadline = time.monotonic() + 120
     while not containers_of(docker_engine, run_id):
