@@ -386,8 +386,9 @@ def run(
 
 def _print_issue_run(result) -> None:
     table = Table(title=f"{result.generation.instance_id}: candidates")
-    for col in ("#", "valid", "unique", "verdict", "prompt tok", "compl tok", "secs", "note"):
-        table.add_column(col)
+    for col in ("#", "valid", "unique", "verdict", "prompt tok", "compl tok", "secs"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=70)
     for c in result.candidates:
         verdict = result.verdict(c)
         first = result.first_index(c) if c.valid else None
