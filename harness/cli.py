@@ -386,9 +386,8 @@ def run(
 
 def _print_issue_run(result) -> None:
     table = Table(title=f"{result.generation.instance_id}: candidates")
-    for col in ("#", "valid", "unique", "verdict", "prompt tok", "compl tok", "secs"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("note", no_wrap=True, overflow="ellipsis", max_width=70)
+    for col in ("#", "valid", "unique", "verdict", "tok in", "tok out", "secs", "note"):
+        table.add_column(col)
     for c in result.candidates:
         verdict = result.verdict(c)
         first = result.first_index(c) if c.valid else None
