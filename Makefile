@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lint docker clean-containers
+.PHONY: setup test demo lint docker clean-containers bench eval-lite
 
 setup: $(STAMP)
 
@@ -28,6 +28,26 @@ DEMO_SAMPLES ?= 4
 # CPU model (llama.cpp + 270M Gemma), verify each distinct patch in Docker, print the table.
 demo: setup docker
 	$(BIN)/harness run --issue $(DEMO_ISSUE) --samples $(DEMO_SAMPLES) --max-tokens 512
+
+# SWE-bench Lite: every issue, SAMPLES candidates each. MODEL is embedded, vllm:NAME or a URL;
+# DATASET may be a local copy of Lite (.jsonl) where the HF hub is out of reach.
+DATASET ?= lite
+MODEL ?= embedded
+SAMPLES ?= 10
+VERIFY_WORKERS ?= 4
+GEN_CONCURRENCY ?= 4
+RUN_ID ?= lite-$(shell date +%Y%m%d)
+EVAL_ARGS ?=
+
+eval-lite: setup docker
+	$(BIN)/harness eval --dataset $(DATASET) --model $(MODEL) --samples $(SAMPLES) \
+		--verify-workers $(VERIFY_WORKERS) --gen-concurrency $(GEN_CONCURRENCY) \
+		--run-id $(RUN_ID) $(EVAL_ARGS)
+	$(BIN)/harness report runs/$(RUN_ID)
+
+# Verification throughput on the mini benchmark, as a table.
+bench: setup docker
+	$(BIN)/python bench/bench_verify.py
 
 lint: setup
 	$(BIN)/ruff check .

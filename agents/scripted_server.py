@@ -13,6 +13,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,6 +40,9 @@ class ScriptedServer:
     honour_n: bool = True
     """False imitates llama.cpp, which returns one choice whatever `n` asks for."""
     model: str = "scripted"
+    responder: Callable[[dict], list[Reply]] | None = None
+    """Instead of rules: request body -> replies (one per choice), for answers that must be a
+    function of the request (e.g. of its seed), whatever order requests come in."""
     requests: list[dict] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,7 +124,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.script.requests.append(body)
         n = int(body.get("n") or 1) if self.script.honour_n else 1
         user = [m["content"] for m in body.get("messages", []) if m["role"] == "user"]
-        replies = self.script.next_replies(user[-1] if user else "", n)
+        if self.script.responder:
+            replies = self.script.responder({**body, "n": n})
+        else:
+            replies = self.script.next_replies(user[-1] if user else "", n)
         time.sleep(max(r.delay_s for r in replies))
         if replies[0].status != 200:
             self._send(replies[0].status, {"error": {"message": replies[0].content or "scripted"}})

@@ -418,6 +418,200 @@ def _print_issue_run(result) -> None:
     )
 
 
+@app.command("eval", rich_help_panel="Generation")
+def eval_command(
+    dataset: Dataset,
+    samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Samples per issue.")] = 10,
+    instances: Annotated[
+        list[str] | None,
+        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
+    ] = None,
+    split: Split = "test",
+    model: Annotated[
+        str,
+        typer.Option(
+            help="embedded, vllm:MODEL, or http(s)://HOST/v1[#MODEL].", rich_help_panel="Model"
+        ),
+    ] = "embedded",
+    temperature: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.8,
+    top_p: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.95,
+    max_tokens: Annotated[int, typer.Option(rich_help_panel="Model")] = 1024,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Sample i of an issue uses seed+i, so a resumed run asks for the same samples.",
+            rich_help_panel="Model",
+        ),
+    ] = 0,
+    concurrency: Annotated[int, typer.Option(rich_help_panel="Model")] = 16,
+    request_timeout: Annotated[float, typer.Option(rich_help_panel="Model")] = 600.0,
+    retries: Annotated[int, typer.Option(rich_help_panel="Model")] = 4,
+    tensor_parallel_size: Annotated[int, typer.Option(rich_help_panel="vLLM")] = 1,
+    gpu_memory_utilization: Annotated[float, typer.Option(rich_help_panel="vLLM")] = 0.9,
+    max_model_len: Annotated[int | None, typer.Option(rich_help_panel="vLLM")] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Verify a SWE-bench predictions file (one or many patches per issue) instead "
+            "of generating."
+        ),
+    ] = None,
+    gen_concurrency: Annotated[int, typer.Option(help="Issues generating at once.")] = 2,
+    verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = max(
+        1, (os.cpu_count() or 2) // 2
+    ),
+    price_input: Annotated[
+        float, typer.Option(help="USD per million prompt tokens.", rich_help_panel="Cost")
+    ] = 0.0,
+    price_output: Annotated[
+        float, typer.Option(help="USD per million completion tokens.", rich_help_panel="Cost")
+    ] = 0.0,
+    gpu_hour_usd: Annotated[
+        float,
+        typer.Option(help="USD per GPU-hour of generation wall time.", rich_help_panel="Cost"),
+    ] = 0.0,
+    gpus: Annotated[int, typer.Option(rich_help_panel="Cost")] = 1,
+    run_id: Annotated[str | None, typer.Option(help="Run directory name (default: new).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+    network: Network = DEFAULT.network,
+    memory: Memory = DEFAULT.memory,
+    pids: Pids = DEFAULT.pids,
+    cpus: Cpus = DEFAULT.cpus,
+    timeout: Timeout = DEFAULT.timeout_s,
+    log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    image_namespace: Namespace = "swebench",
+    image_tag: Tag = "latest",
+    pull: Pull = True,
+) -> None:
+    """Sample k candidates for every selected issue, verify each distinct patch once, and
+    summarise coverage versus samples and cost. Resumable with --resume."""
+    from dataclasses import asdict
+
+    from agents.agentless import AgentlessAgent
+    from harness import __version__, wiring
+    from harness.cost import PriceTable
+    from harness.eval import Evaluation, VerdictCache, check_resumable
+    from harness.store import RunStore
+    from harness.summary import summarize
+    from harness.types import SamplingConfig
+
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    patterns = [p for item in instances or [] for p in item.split(",") if p]
+    chosen = wiring.load(dataset, split, patterns or None)
+    sampling = SamplingConfig(temperature, top_p, max_tokens, seed)
+    run_id = run_id or wiring.new_run_id("eval")
+    identity = {
+        "dataset": dataset,
+        "split": split,
+        "instances": [i.instance_id for i in chosen],
+        "samples": samples,
+        "model": model,
+        "sampling": asdict(sampling),
+        "agent": "agentless",
+        "network": limits.network,
+        "predictions": str(predictions) if predictions else None,
+        "harness_version": __version__,
+        "swebench_version": _swebench_version(),
+    }
+    existing = check_resumable(RunStore(runs_dir / run_id), identity, resume)
+    price = PriceTable(price_input, price_output, gpu_hour_usd, gpus)
+    manifest = {
+        "command": "eval",
+        "identity": identity,
+        "price": price.to_dict(),
+        **({"created_at": existing["created_at"]} if existing else {}),
+    }
+    pipe = wiring.build_pipeline(
+        run_id, runs_dir, limits, image_namespace, image_tag, pull, manifest
+    )
+    if resume and (removed := pipe.sandbox.cleanup(run_id)):
+        console.print(f"removed {removed} container(s) left by the interrupted run")
+    for instance in chosen:  # a missing image fails now, not after hours of generation
+        pipe.verifier.image_for(instance)
+    console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {model}")
+
+    def event(kind: str, data: dict) -> None:
+        if kind == "generated":
+            console.print(f"  generated {data['n']} sample(s) for {data['instance_id']}")
+
+    evaluation = Evaluation(
+        pipe.store,
+        chosen,
+        samples,
+        sampling,
+        None,
+        lambda inst, dest: wiring.repo_cache_for(inst).checkout(inst.repo, inst.base_commit, dest),
+        pipe.verifier.verify,
+        pipe.image_name,
+        limits.network,
+        VerdictCache(wiring.cache_dir() / "verdicts"),
+        gen_concurrency,
+        verify_workers,
+        event,
+    )
+    try:
+        if predictions:
+            evaluation.run(wiring.candidates_from_predictions(predictions, chosen))
+        else:
+            spec = wiring.ModelSpec(
+                model,
+                concurrency,
+                request_timeout,
+                retries,
+                tensor_parallel_size,
+                gpu_memory_utilization,
+                max_model_len,
+            )
+            with wiring.model_backend(spec) as backend:
+                evaluation.agent = AgentlessAgent(backend)
+                evaluation.run()
+    except KeyboardInterrupt:
+        pipe.sandbox.cleanup(run_id)
+        console.print(f"interrupted; continue with: harness eval ... --run-id {run_id} --resume")
+        raise
+    summary = summarize(pipe.store)
+    pipe.store.write_json("summary.json", summary)
+    _print_summary(summary)
+
+
+def _swebench_version() -> str:
+    from importlib.metadata import version
+
+    return version("swebench")
+
+
+def _print_summary(summary: dict) -> None:
+    from harness.report import coverage_table
+
+    console.print(coverage_table([summary]))
+    tokens = summary["tokens"]
+    console.print(
+        f"{summary['n_issues']} issues x {summary['samples_per_issue']} samples; solved by any "
+        f"sample {summary['resolved_any']:.1%}; tokens {tokens['prompt']} prompt + "
+        f"{tokens['completion']} completion; ${summary['cost']['dollars']:.2f}"
+    )
+
+
+@app.command(rich_help_panel="Generation")
+def report(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to report (and overlay).")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/report).")] = None,
+) -> None:
+    """Table, coverage-versus-samples and -cost plots (PNG), JSON, Markdown, and the selected
+    patch per issue as SWE-bench predictions; a FLOPs-matched comparison for two runs."""
+    from harness.report import coverage_table, write_report
+
+    out = out or (runs[0] / "report")
+    result = write_report(runs, out)
+    console.print(coverage_table(result["summaries"]))
+    for row in result["matched"]:
+        console.print(f"FLOPs-matched: {row}")
+    console.print(
+        f"report: {out / 'report.md'}; plots: " + ", ".join(str(p) for p in result["plots"])
+    )
+
+
 @app.command(rich_help_panel="Maintenance")
 def clean(run_id: Annotated[str | None, typer.Option(help="Only this run's containers.")] = None):
     """Remove containers the harness left behind (after a crash or kill -9)."""

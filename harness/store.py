@@ -18,6 +18,7 @@ class RunStore:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._checked: set[str] = set()
 
     @property
     def run_id(self) -> str:
@@ -33,7 +34,14 @@ class RunStore:
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
-        with self._lock, open(self.run_dir / name, "a", encoding="utf-8") as f:
+        with self._lock:
+            if name not in self._checked:
+                _cut_torn_tail(self.run_dir / name)
+                self._checked.add(name)
+            self._write_line(name, line)
+
+    def _write_line(self, name: str, line: str) -> None:
+        with open(self.run_dir / name, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
@@ -44,6 +52,9 @@ class RunStore:
     def append_candidate(self, candidate: Candidate) -> None:
         self._append("candidates.jsonl", candidate.to_dict())
 
+    def append_timing(self, record: dict[str, Any]) -> None:
+        self._append("timing.jsonl", record)
+
     def append_overhead(self, instance_id: str, purpose: str, completion: Completion) -> None:
         """A model call made for the issue as a whole (localisation), so its tokens count."""
         from dataclasses import asdict
@@ -52,15 +63,47 @@ class RunStore:
             "overhead.jsonl", {"instance_id": instance_id, "purpose": purpose, **asdict(completion)}
         )
 
-    def verdicts(self) -> list[Verdict]:
-        """Every complete record; a last line cut short by a crash is ignored."""
-        path = self.run_dir / "verdicts.jsonl"
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """Every complete record of a JSONL file; a last line cut short by a crash is ignored."""
+        path = self.run_dir / name
         if not path.exists():
             return []
         out = []
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
-                out.append(Verdict.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError):
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
                 continue
         return out
+
+    def verdicts(self) -> list[Verdict]:
+        return [Verdict.from_dict(r) for r in self.records("verdicts.jsonl")]
+
+    def candidates(self) -> list[Candidate]:
+        return [
+            Candidate(**{**r, "edited_files": tuple(r["edited_files"])})
+            for r in self.records("candidates.jsonl")
+        ]
+
+    def manifest(self) -> dict[str, Any] | None:
+        path = self.run_dir / "manifest.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+        return path
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """A process killed mid-write leaves a last line without its newline; the next record
+    must not be glued onto it, so the torn tail is cut before appending."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data.endswith(b"\n"):
+            return
+        f.truncate(data.rfind(b"\n") + 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ from harness.dataset import load_rows, select, to_instances
 from harness.errors import UserError
 from harness.repos import RepoCache, RepoSource
 from harness.store import RunStore
-from harness.types import Instance
+from harness.types import Candidate, Instance
 
 if TYPE_CHECKING:
     from harness.protocols import Sandbox
@@ -59,6 +59,8 @@ class Pipeline:
     verifier: Verifier
     store: RunStore
     sandbox: Sandbox
+    image_name: Callable[[Instance], str]
+    """The image that verifies an instance, named without building it."""
 
 
 def build_pipeline(
@@ -86,7 +88,7 @@ def build_pipeline(
         # Concurrent verifications of one task must not build its image twice.
         with build_lock:
             base = ensure_base_image(client, options.base_suite)
-            name = f"swe-monkeys/mini.{instance.instance_id.lower()}:{instance.base_commit[:12]}"
+            name = mini_image_name(instance)
             return build_testbed_image(
                 client,
                 name,
@@ -105,11 +107,16 @@ def build_pipeline(
             "image_namespace": image_namespace,
             "image_tag": image_tag,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **(manifest or {}),
         }
     )
     sandbox = DockerSandbox(client)
     verifier = Verifier(sandbox, resolver.image_for, limits, run_id, store.artifact_dir)
-    return Pipeline(verifier, store, sandbox)
+    return Pipeline(verifier, store, sandbox, lambda i: resolver.name_for(i, mini_image_name))
+
+
+def mini_image_name(instance: Instance) -> str:
+    return f"swe-monkeys/mini.{instance.instance_id.lower()}:{instance.base_commit[:12]}"
 
 
 def repo_cache_for(instance: Instance) -> RepoCache:
@@ -189,3 +196,31 @@ def _served_model(url: str) -> str:
         raise UserError(
             f"cannot list models at {url} ({exc}): is the server up? Name the model with URL#MODEL"
         ) from None
+
+
+def candidates_from_predictions(
+    path: Path, instances: list[Instance], drop_tests: bool = True
+) -> list[Candidate]:
+    """SWE-bench predictions (.jsonl, or .json as a list or keyed by instance id), one or many
+    per issue, as candidates: normalised like our own samples, numbered in file order."""
+    from agents.patches import PatchRejected, normalise
+
+    rows = load_rows(str(path))
+    wanted = {i.instance_id for i in instances}
+    seen: dict[str, int] = {}
+    out = []
+    for row in rows:
+        iid = row.get("instance_id")
+        if iid not in wanted:
+            continue
+        index = seen[iid] = seen.get(iid, -1) + 1
+        raw = row.get("model_patch") or ""
+        try:
+            normal = normalise(raw, drop_tests)
+            patch, sha, reason, files = normal.text, normal.sha, None, normal.files
+        except PatchRejected as exc:
+            patch, sha, reason, files = "", None, str(exc), ()
+        out.append(Candidate(iid, index, patch, sha, reason, raw, 0, 0, 0.0, None, files))
+    if not out:
+        raise UserError(f"{path}: no predictions for the selected instances")
+    return out

@@ -144,6 +144,16 @@ class ImageResolver:
         self.local_builders = local_builders or {}
         """Repo name -> builder, for repos whose images we build ourselves."""
 
+    def name_for(
+        self, instance: Instance, local_name: Callable[[Instance], str] | None = None
+    ) -> str:
+        """The image's name without building or pulling it (a cache key for verdicts)."""
+        if instance.repo in self.local_builders and local_name:
+            return local_name(instance)
+        return swebench_adapter.official_image_name(
+            instance, self.options.namespace, self.options.tag
+        )
+
     def image_for(self, instance: Instance) -> str:
         if builder := self.local_builders.get(instance.repo):
             return builder(instance)

@@ -1,0 +1,132 @@
+"""Verification throughput on the mini benchmark: candidates decided per minute, the share of
+unique patches, and the harness's overhead over the eval script's own time.
+
+Each issue gets 8 candidates: the gold patch 3 times, it twice more with CRLF line endings
+(the same after normalisation), a valid patch that fixes nothing, prose and an empty answer.
+Runs `harness eval --predictions` in a fresh cache, so every distinct patch is really tested.
+
+    make bench            (or: .venv/bin/python bench/bench_verify.py [--workers N])
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness import minibench, wiring  # noqa: E402
+
+
+def noop_patch(instance) -> str:
+    """A comment added to the first file the gold patch touches: valid, applies, fixes nothing."""
+    path = re.search(r"^diff --git a/(\S+)", instance.gold_patch, re.M).group(1)
+    repo = instance.repo.split("/")[1]
+    before = (minibench.DATA / "repos" / repo / path).read_text()
+    after = "# reviewed\n" + before
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(True), after.splitlines(True), f"a/{path}", f"b/{path}"
+        )
+    )
+
+
+def predictions(instances) -> list[dict]:
+    rows = []
+    for inst in instances:
+        crlf = inst.gold_patch.replace("\n", "\r\n")
+        for patch in (
+            [inst.gold_patch] * 3 + [crlf] * 2 + [noop_patch(inst), "I think it works.", ""]
+        ):
+            rows.append(
+                {
+                    "instance_id": inst.instance_id,
+                    "model_name_or_path": "bench",
+                    "model_patch": patch,
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="swem-bench-") as tmp:
+        env = {**os.environ, "SWEM_CACHE": str(Path(tmp) / "cache")}
+        os.environ["SWEM_CACHE"] = env["SWEM_CACHE"]
+        instances = wiring.load("mini")
+        rows = predictions(instances)
+        preds = Path(tmp) / "preds.jsonl"
+        preds.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        harness = str(Path(sys.executable).parent / "harness")
+        cmd = [
+            harness,
+            "eval",
+            "-d",
+            "mini",
+            "-k",
+            "8",
+            "--predictions",
+            str(preds),
+            "--runs-dir",
+            tmp,
+            "--run-id",
+            "bench",
+            "--no-pull",
+            "--verify-workers",
+            str(args.workers),
+        ]
+        start = time.monotonic()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.monotonic() - start
+        if done.returncode != 0:
+            sys.exit(f"bench run failed:\n{done.stdout}\n{done.stderr}")
+        run = Path(tmp) / "bench"
+        verdicts = [json.loads(x) for x in (run / "verdicts.jsonl").read_text().splitlines()]
+        cands = [json.loads(x) for x in (run / "candidates.jsonl").read_text().splitlines()]
+    valid = [c for c in cands if c["patch_sha"]]
+    unique = {(c["instance_id"], c["patch_sha"]) for c in valid}
+    total = [v["durations"]["total_s"] for v in verdicts]
+    tests = [v["durations"]["tests_s"] for v in verdicts if "tests_s" in v["durations"]]
+    resolved = sum(v["status"] == "resolved" for v in verdicts)
+    table = Table(
+        title=f"verification on the mini benchmark ({len(instances)} issues, "
+        f"{args.workers} worker(s), images cached)"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in [
+        ("candidates", str(len(cands))),
+        ("valid / unique patches verified", f"{len(valid)} / {len(unique)}"),
+        ("unique-patch ratio (unique / valid)", f"{len(unique) / len(valid):.2f}"),
+        ("resolved verdicts (gold should, no-op should not)", f"{resolved} / {len(verdicts)}"),
+        ("wall time, whole command", f"{wall:.1f} s"),
+        ("candidates decided per minute", f"{len(cands) / wall * 60:.0f}"),
+        ("distinct patches verified per minute", f"{len(unique) / wall * 60:.1f}"),
+        ("eval script time per verification (median)", f"{statistics.median(tests):.2f} s"),
+        ("verification time incl. container (median)", f"{statistics.median(total):.2f} s"),
+        (
+            "harness overhead over the eval script",
+            f"{statistics.median(total) / statistics.median(tests):.1f}x",
+        ),
+    ]:
+        table.add_row(name, value)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""`harness report`: tables, plots, JSON and Markdown from run directories, and the selected
+patch per issue as SWE-bench predictions (for sb-cli and the official harness)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from harness.metrics import PowerLaw, log_spaced_ks
+from harness.store import RunStore
+from harness.summary import summarize
+
+
+def load_summary(run_dir: Path) -> tuple[RunStore, dict[str, Any]]:
+    store = RunStore(run_dir)
+    if store.manifest() is None:
+        from harness.errors import UserError
+
+        raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
+    return store, summarize(store)
+
+
+def dollars_per_sample(summary: dict) -> float:
+    samples = sum(i["n"] for i in summary["issues"].values()) or 1
+    return summary["cost"]["dollars"] / samples
+
+
+def coverage_table(summaries: list[dict]) -> Table:
+    table = Table(title="coverage@k (unbiased estimator), with the cost of k samples per issue")
+    table.add_column("run")
+    ks = sorted({int(k) for s in summaries for k in s.get("coverage_at", {})})
+    for k in ks:
+        table.add_column(f"k={k}", justify="right")
+    table.add_column("majority", justify="right")
+    table.add_column("first valid", justify="right")
+    for s in summaries:
+        cells = []
+        for k in ks:
+            cov = s.get("coverage_at", {}).get(str(k))
+            cost = dollars_per_sample(s) * k * s["n_issues"]
+            cells.append("-" if cov is None else f"{cov:.1%}" + (f"\n${cost:,.2f}" if cost else ""))
+        table.add_row(
+            s["run_id"],
+            *cells,
+            f"{s['selection']['majority_vote']:.1%}",
+            f"{s['selection']['first_valid']:.1%}",
+        )
+    return table
+
+
+def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for x_kind in ("samples", "cost"):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for s in summaries:
+            ks, cov = s["curve"]["k"], s["curve"]["coverage"]
+            if not ks:
+                continue
+            scale = dollars_per_sample(s) * s["n_issues"] if x_kind == "cost" else 1
+            if x_kind == "cost" and not scale:
+                continue
+            xs = [k * scale for k in ks]
+            (line,) = ax.plot(xs, cov, marker="o", ms=3, label=s["run_id"])
+            if s.get("fit"):
+                law = PowerLaw(s["fit"]["a"], s["fit"]["b"])
+                fine = [k / 4 for k in range(4, 4 * max(ks) * 4 + 1)]
+                ax.plot(
+                    [k * scale for k in fine],
+                    [law.coverage(k) for k in fine],
+                    "--",
+                    color=line.get_color(),
+                    alpha=0.7,
+                    label=f"{s['run_id']} fit",
+                )
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("samples per issue (k)" if x_kind == "samples" else "cost (USD)")
+        ax.set_ylabel("coverage (issues solved by any of k samples)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        path = out_dir / f"coverage_vs_{x_kind}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def predictions(store: RunStore, summary: dict, model_name: str) -> list[dict[str, str]]:
+    """The majority-vote patch per issue (empty when there is none), as SWE-bench predictions."""
+    patches = {(c.instance_id, c.patch_sha): c.patch for c in store.candidates() if c.patch_sha}
+    return [
+        {
+            "instance_id": iid,
+            "model_name_or_path": model_name,
+            "model_patch": patches.get((iid, issue["majority_patch"]), ""),
+        }
+        for iid, issue in summary["issues"].items()
+    ]
+
+
+def flops_matched(a: dict, b: dict) -> list[dict]:
+    """For each k of run b, the k of run a that spends the same FLOPs per issue, and both
+    coverages: a small model with many samples against a larger one with few."""
+    fa, fb = a["cost"].get("flops_per_sample"), b["cost"].get("flops_per_sample")
+    if not fa or not fb:
+        return []
+    rows = []
+    for kb in log_spaced_ks(b["samples_per_issue"]):
+        ka = round(kb * fb / fa)
+        if 1 <= ka <= a["samples_per_issue"]:
+            rows.append(
+                {
+                    "flops_per_issue": kb * fb,
+                    a["run_id"]: {"k": ka, "coverage": a["curve"]["coverage"][ka - 1]},
+                    b["run_id"]: {"k": kb, "coverage": b["curve"]["coverage"][kb - 1]},
+                }
+            )
+    return rows
+
+
+def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> str:
+    lines = ["# swe-monkeys report", ""]
+    for s in summaries:
+        lines += [
+            f"## {s['run_id']}",
+            "",
+            f"- model: `{s.get('model')}`, dataset: `{s.get('dataset')}`, "
+            f"{s['n_issues']} issues x {s['samples_per_issue']} samples"
+            + ("" if s.get("complete") else " (incomplete)"),
+            f"- solved by any sample: {s['resolved_any']:.1%}; majority vote "
+            f"{s['selection']['majority_vote']:.1%}; "
+            f"first valid {s['selection']['first_valid']:.1%}",
+            f"- tokens: {s['tokens']['prompt']:,} prompt + {s['tokens']['completion']:,} "
+            f"completion; cost ${s['cost']['dollars']:,.2f}"
+            + (f"; {s['cost']['flops']:.3g} FLOPs" if s["cost"].get("flops") else ""),
+        ]
+        if s.get("fit"):
+            f = s["fit"]
+            lines.append(
+                f"- fit: log(coverage) = {f['a']:.3f} * k^{f['b']:.3f}; "
+                f"50% at k = {f['k_for_50pct']:.3g}, 80% at k = {f['k_for_80pct']:.3g}"
+            )
+        lines += ["", "| k | coverage |", "|---:|---:|"]
+        lines += [f"| {k} | {v:.1%} |" for k, v in s.get("coverage_at", {}).items()]
+        lines.append("")
+    if matched:
+        lines += [
+            "## FLOPs-matched comparison",
+            "",
+            "```",
+            json.dumps(matched, indent=1),
+            "```",
+            "",
+        ]
+    lines += [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = [load_summary(d) for d in run_dirs]
+    summaries = [s for _, s in loaded]
+    for store, s in loaded:
+        store.write_json("summary.json", s)
+        preds = predictions(store, s, s.get("model") or "swe-monkeys")
+        (out_dir / f"{store.run_id}.predictions.jsonl").write_text(
+            "".join(json.dumps(p) + "\n" for p in preds)
+        )
+    plots = plot(summaries, out_dir)
+    matched = flops_matched(summaries[0], summaries[1]) if len(summaries) == 2 else []
+    (out_dir / "report.md").write_text(markdown(summaries, plots, matched))
+    (out_dir / "summary.json").write_text(
+        json.dumps({"runs": summaries, "flops_matched": matched}, indent=2, sort_keys=True)
+    )
+    return {"summaries": summaries, "plots": plots, "matched": matched}
