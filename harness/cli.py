@@ -74,6 +74,27 @@ Pull = Annotated[
     typer.Option(help="docker pull official images that are missing.", rich_help_panel="Images"),
 ]
 
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        help="embedded (CPU default), vllm:MODEL, or http(s)://HOST/v1\\[#MODEL].",
+        rich_help_panel="Model",
+    ),
+]
+Temperature = Annotated[float, typer.Option(rich_help_panel="Model")]
+TopP = Annotated[float, typer.Option(rich_help_panel="Model")]
+MaxTokens = Annotated[int, typer.Option(rich_help_panel="Model")]
+Concurrency = Annotated[
+    int, typer.Option(help="Requests in flight at once.", rich_help_panel="Model")
+]
+RequestTimeout = Annotated[
+    float, typer.Option(help="Seconds per request before it is retried.", rich_help_panel="Model")
+]
+Retries = Annotated[int, typer.Option(help="Attempts per request.", rich_help_panel="Model")]
+TensorParallel = Annotated[int, typer.Option(rich_help_panel="vLLM")]
+GpuMemory = Annotated[float, typer.Option(rich_help_panel="vLLM")]
+MaxModelLen = Annotated[int | None, typer.Option(rich_help_panel="vLLM")]
+
 DEFAULT = SandboxLimits()
 
 
@@ -280,30 +301,17 @@ def run(
         ),
     ] = None,
     split: Split = "test",
-    model: Annotated[
-        str,
-        typer.Option(
-            help="embedded (CPU default), vllm:MODEL, or http(s)://HOST/v1[#MODEL].",
-            rich_help_panel="Model",
-        ),
-    ] = "embedded",
-    temperature: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.8,
-    top_p: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.95,
-    max_tokens: Annotated[int, typer.Option(rich_help_panel="Model")] = 1024,
+    model: ModelOpt = "embedded",
+    temperature: Temperature = 0.8,
+    top_p: TopP = 0.95,
+    max_tokens: MaxTokens = 1024,
     seed: Annotated[int | None, typer.Option(rich_help_panel="Model")] = None,
-    concurrency: Annotated[
-        int, typer.Option(help="Requests in flight at once.", rich_help_panel="Model")
-    ] = 16,
-    request_timeout: Annotated[
-        float,
-        typer.Option(help="Seconds per request before it is retried.", rich_help_panel="Model"),
-    ] = 600.0,
-    retries: Annotated[
-        int, typer.Option(help="Attempts per request.", rich_help_panel="Model")
-    ] = 4,
-    tensor_parallel_size: Annotated[int, typer.Option(rich_help_panel="vLLM")] = 1,
-    gpu_memory_utilization: Annotated[float, typer.Option(rich_help_panel="vLLM")] = 0.9,
-    max_model_len: Annotated[int | None, typer.Option(rich_help_panel="vLLM")] = None,
+    concurrency: Concurrency = 16,
+    request_timeout: RequestTimeout = 600.0,
+    retries: Retries = 4,
+    tensor_parallel_size: TensorParallel = 1,
+    gpu_memory_utilization: GpuMemory = 0.9,
+    max_model_len: MaxModelLen = None,
     keep_test_edits: Annotated[
         bool, typer.Option(help="Keep candidates' edits to test files (dropped by default).")
     ] = False,
@@ -427,15 +435,10 @@ def eval_command(
         typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
     ] = None,
     split: Split = "test",
-    model: Annotated[
-        str,
-        typer.Option(
-            help="embedded, vllm:MODEL, or http(s)://HOST/v1[#MODEL].", rich_help_panel="Model"
-        ),
-    ] = "embedded",
-    temperature: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.8,
-    top_p: Annotated[float, typer.Option(rich_help_panel="Model")] = 0.95,
-    max_tokens: Annotated[int, typer.Option(rich_help_panel="Model")] = 1024,
+    model: ModelOpt = "embedded",
+    temperature: Temperature = 0.8,
+    top_p: TopP = 0.95,
+    max_tokens: MaxTokens = 1024,
     seed: Annotated[
         int,
         typer.Option(
@@ -443,12 +446,12 @@ def eval_command(
             rich_help_panel="Model",
         ),
     ] = 0,
-    concurrency: Annotated[int, typer.Option(rich_help_panel="Model")] = 16,
-    request_timeout: Annotated[float, typer.Option(rich_help_panel="Model")] = 600.0,
-    retries: Annotated[int, typer.Option(rich_help_panel="Model")] = 4,
-    tensor_parallel_size: Annotated[int, typer.Option(rich_help_panel="vLLM")] = 1,
-    gpu_memory_utilization: Annotated[float, typer.Option(rich_help_panel="vLLM")] = 0.9,
-    max_model_len: Annotated[int | None, typer.Option(rich_help_panel="vLLM")] = None,
+    concurrency: Concurrency = 16,
+    request_timeout: RequestTimeout = 600.0,
+    retries: Retries = 4,
+    tensor_parallel_size: TensorParallel = 1,
+    gpu_memory_utilization: GpuMemory = 0.9,
+    max_model_len: MaxModelLen = None,
     predictions: Annotated[
         Path | None,
         typer.Option(
