@@ -94,6 +94,14 @@ Retries = Annotated[int, typer.Option(help="Attempts per request.", rich_help_pa
 TensorParallel = Annotated[int, typer.Option(rich_help_panel="vLLM")]
 GpuMemory = Annotated[float, typer.Option(rich_help_panel="vLLM")]
 MaxModelLen = Annotated[int | None, typer.Option(rich_help_panel="vLLM")]
+Progress = Annotated[
+    float,
+    typer.Option(
+        help="Seconds between progress lines when stdout is not a terminal.",
+        rich_help_panel="Output",
+    ),
+]
+Quiet = Annotated[bool, typer.Option(help="No progress output.", rich_help_panel="Output")]
 
 DEFAULT = SandboxLimits()
 
@@ -319,6 +327,8 @@ def run(
         bool, typer.Option("--verify/--no-verify", help="Verify candidates in Docker.")
     ] = True,
     verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = 2,
+    progress: Progress = 30.0,
+    quiet: Quiet = False,
     run_id: RunId = None,
     runs_dir: RunsDir = Path("runs"),
     network: Network = DEFAULT.network,
@@ -332,11 +342,11 @@ def run(
     pull: Pull = True,
 ) -> None:
     """Sample candidate patches for one issue, verify each distinct one, print a table."""
-    import tempfile
-
     from agents.agentless import AgentlessAgent, AgentlessOptions
     from harness import wiring
-    from harness.run_issue import run_issue
+    from harness.eval import check_resumable
+    from harness.run_issue import IssueRun
+    from harness.store import RunStore
     from harness.types import SamplingConfig
 
     limits = _limits(network, memory, pids, cpus, timeout, log_cap)
@@ -352,6 +362,8 @@ def run(
         gpu_memory_utilization,
         max_model_len,
     )
+    run_id = run_id or wiring.new_run_id("run")
+    check_resumable(RunStore(runs_dir / run_id), {}, resume=False)
     manifest = {
         "command": "run",
         "dataset": dataset,
@@ -360,36 +372,77 @@ def run(
         "model": model,
         "sampling": sampling.__dict__,
         "agent": "agentless",
+        "identity": {"instances": [issue], "samples": samples, "model": model},
     }
     pipe = wiring.build_pipeline(
-        run_id or wiring.new_run_id("run"),
-        runs_dir,
-        limits,
-        image_namespace,
-        image_tag,
-        pull,
-        manifest,
+        run_id, runs_dir, limits, image_namespace, image_tag, pull, manifest
     )
-    with tempfile.TemporaryDirectory(prefix="swem-work-") as tmp:
-        worktree = wiring.repo_cache_for(instance).checkout(
-            instance.repo, instance.base_commit, Path(tmp) / "repo"
+    if verify_patches:
+        pipe.verifier.image_for(instance)
+    console.print(
+        f"{issue}: sampling {samples} candidate(s) from {model}; run {pipe.store.run_dir}"
+    )
+    evaluation, state = _evaluation(
+        pipe, [instance], samples, sampling, limits, model, 1, verify_workers, verify_patches
+    )
+    with wiring.model_backend(spec) as backend:
+        evaluation.agent = AgentlessAgent(
+            backend, AgentlessOptions(drop_test_edits=not keep_test_edits)
         )
-        console.print(
-            f"{issue}: sampling {samples} candidate(s) from {model}; run {pipe.store.run_dir}"
+        _run_with_progress(evaluation, state, pipe, progress, quiet)
+    _print_issue_run(IssueRun.from_store(pipe.store, issue))
+
+
+def _evaluation(
+    pipe, instances, samples, sampling, limits, model, gen_concurrency, verify_workers, verify=True
+):
+    """The pipeline behind run and eval, reporting into a RunState."""
+    from harness import wiring
+    from harness.eval import Evaluation, VerdictCache
+    from harness.progress import RunState, apply_event
+
+    state = RunState.from_store(pipe.store)
+    state.model = model
+    state.samples = samples
+    evaluation = Evaluation(
+        pipe.store,
+        instances,
+        samples,
+        sampling,
+        None,
+        lambda inst, dest: wiring.repo_cache_for(inst).checkout(inst.repo, inst.base_commit, dest),
+        pipe.verifier.verify if verify else None,
+        pipe.image_name,
+        limits.network,
+        VerdictCache(wiring.cache_dir() / "verdicts"),
+        gen_concurrency,
+        verify_workers,
+        lambda kind, data: apply_event(state, kind, data),
+        lambda: pipe.sandbox.cleanup(pipe.store.run_id),
+    )
+    return evaluation, state
+
+
+def _run_with_progress(
+    evaluation, state, pipe, progress: float, quiet: bool, imported=None
+) -> None:
+    """Run with the live view (or lines, or quiet); on Ctrl-C say how to resume."""
+    from harness.progress import Reporter
+
+    try:
+        with Reporter(state, console, "quiet" if quiet else "auto", progress):
+            evaluation.run(imported)
+    except KeyboardInterrupt:
+        again = " ".join(sys.argv[1:])
+        again += "" if "--resume" in sys.argv else " --resume"
+        hint = (
+            f"harness {again}"
+            if "--run-id" in sys.argv
+            else f"harness {again} --run-id {pipe.store.run_id}"
         )
-        with wiring.model_backend(spec) as backend:
-            agent = AgentlessAgent(backend, AgentlessOptions(drop_test_edits=not keep_test_edits))
-            result = run_issue(
-                instance,
-                agent,
-                worktree,
-                samples,
-                sampling,
-                pipe.store,
-                pipe.verifier.verify if verify_patches else None,
-                verify_workers,
-            )
-    _print_issue_run(result)
+        console.print("interrupted: containers removed and records flushed. Continue with:")
+        console.print(f"  {hint}", soft_wrap=True)
+        raise
 
 
 def _print_issue_run(result) -> None:
@@ -463,6 +516,8 @@ def eval_command(
     verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = max(
         1, (os.cpu_count() or 2) // 2
     ),
+    progress: Progress = 30.0,
+    quiet: Quiet = False,
     price_input: Annotated[
         float, typer.Option(help="USD per million prompt tokens.", rich_help_panel="Cost")
     ] = 0.0,
@@ -494,7 +549,7 @@ def eval_command(
     from agents.agentless import AgentlessAgent
     from harness import __version__, wiring
     from harness.cost import PriceTable
-    from harness.eval import Evaluation, VerdictCache, check_resumable
+    from harness.eval import check_resumable
     from harness.store import RunStore
     from harness.summary import summarize
     from harness.types import SamplingConfig
@@ -533,46 +588,25 @@ def eval_command(
     for instance in chosen:  # a missing image fails now, not after hours of generation
         pipe.verifier.image_for(instance)
     console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {model}")
-
-    def event(kind: str, data: dict) -> None:
-        if kind == "generated":
-            console.print(f"  generated {data['n']} sample(s) for {data['instance_id']}")
-
-    evaluation = Evaluation(
-        pipe.store,
-        chosen,
-        samples,
-        sampling,
-        None,
-        lambda inst, dest: wiring.repo_cache_for(inst).checkout(inst.repo, inst.base_commit, dest),
-        pipe.verifier.verify,
-        pipe.image_name,
-        limits.network,
-        VerdictCache(wiring.cache_dir() / "verdicts"),
-        gen_concurrency,
-        verify_workers,
-        event,
+    evaluation, state = _evaluation(
+        pipe, chosen, samples, sampling, limits, model, gen_concurrency, verify_workers
     )
-    try:
-        if predictions:
-            evaluation.run(wiring.candidates_from_predictions(predictions, chosen))
-        else:
-            spec = wiring.ModelSpec(
-                model,
-                concurrency,
-                request_timeout,
-                retries,
-                tensor_parallel_size,
-                gpu_memory_utilization,
-                max_model_len,
-            )
-            with wiring.model_backend(spec) as backend:
-                evaluation.agent = AgentlessAgent(backend)
-                evaluation.run()
-    except KeyboardInterrupt:
-        pipe.sandbox.cleanup(run_id)
-        console.print(f"interrupted; continue with: harness eval ... --run-id {run_id} --resume")
-        raise
+    if predictions:
+        imported = wiring.candidates_from_predictions(predictions, chosen)
+        _run_with_progress(evaluation, state, pipe, progress, quiet, imported)
+    else:
+        spec = wiring.ModelSpec(
+            model,
+            concurrency,
+            request_timeout,
+            retries,
+            tensor_parallel_size,
+            gpu_memory_utilization,
+            max_model_len,
+        )
+        with wiring.model_backend(spec) as backend:
+            evaluation.agent = AgentlessAgent(backend)
+            _run_with_progress(evaluation, state, pipe, progress, quiet)
     summary = summarize(pipe.store)
     pipe.store.write_json("summary.json", summary)
     _print_summary(summary)
@@ -613,6 +647,62 @@ def report(
     console.print(
         f"report: {out / 'report.md'}; plots: " + ", ".join(str(p) for p in result["plots"])
     )
+
+
+@app.command(rich_help_panel="Runs")
+def status(run: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """The live view, once, from a run directory (in progress or finished)."""
+    from harness.progress import RunState, render
+    from harness.store import RunStore
+
+    store = RunStore(run)
+    if store.manifest() is None:
+        raise UserError(f"{run} is not a run directory (no manifest.json)")
+    console.print(render(RunState.from_store(store)))
+
+
+@app.command("ls", rich_help_panel="Runs")
+def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
+    """The runs under --runs-dir, newest first, with dataset, model, samples, coverage and cost."""
+    from harness.store import RunStore
+    from harness.summary import summarize
+
+    table = Table(title=f"runs in {runs_dir}")
+    for col in (
+        "run",
+        "command",
+        "created",
+        "dataset",
+        "model",
+        "issues x samples",
+        "coverage@1",
+        "coverage@n",
+        "cost",
+    ):
+        table.add_column(col)
+    dirs = (
+        [d for d in runs_dir.iterdir() if (d / "manifest.json").exists()]
+        if runs_dir.is_dir()
+        else []
+    )
+    for d in sorted(dirs, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True):
+        store = RunStore(d)
+        manifest = store.manifest()
+        summary = summarize(store) if (d / "candidates.jsonl").exists() else {"n_issues": 0}
+        cov = summary.get("coverage_at", {})
+        n = summary.get("samples_per_issue", 0)
+        table.add_row(
+            d.name,
+            manifest.get("command", "?"),
+            manifest.get("created_at", "")[:16],
+            str(manifest.get("identity", {}).get("dataset") or manifest.get("dataset", "")),
+            str(manifest.get("identity", {}).get("model") or manifest.get("model", "")),
+            f"{summary.get('n_issues', 0)} x {n}",
+            f"{cov['1']:.1%}" if "1" in cov else "-",
+            f"{cov[str(n)]:.1%}" if str(n) in cov else "-",
+            f"${summary['cost']['dollars']:.2f}" if "cost" in summary else "-",
+        )
+    console.print(table)
 
 
 @app.command(rich_help_panel="Maintenance")

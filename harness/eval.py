@@ -65,13 +65,14 @@ class Evaluation:
         sampling: SamplingConfig,
         agent: PatchAgent | None,
         checkout: Callable[[Instance, Path], Path],
-        verify: Callable[[Instance, str], Verdict],
+        verify: Callable[[Instance, str], Verdict] | None,
         image_name: Callable[[Instance], str],
         network: str,
         cache: VerdictCache | None,
         gen_concurrency: int = 2,
         verify_workers: int = 2,
         on_event: Callable[[str, dict], None] | None = None,
+        on_interrupt: Callable[[], None] | None = None,
     ) -> None:
         self.store, self.instances, self.samples, self.sampling = (
             store,
@@ -83,6 +84,10 @@ class Evaluation:
         self.image_name, self.network, self.cache = image_name, network, cache
         self.gen_concurrency, self.verify_workers = gen_concurrency, verify_workers
         self.on_event = on_event or (lambda kind, data: None)
+        self.on_interrupt = on_interrupt or (lambda: None)
+        """Called on Ctrl-C before waiting for running verifications: it must end them (kill
+        the run's containers), or the wait would last as long as the slowest test suite."""
+        self.stopping = False
         self._queued: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
 
@@ -98,40 +103,53 @@ class Evaluation:
                 for c in candidates:
                     key = (c.instance_id, c.patch_sha)
                     with self._lock:
-                        if c.patch_sha is None or key in self._queued:
+                        if self.verify is None or c.patch_sha is None or key in self._queued:
                             continue
                         self._queued.add(key)
+                    self.on_event("queued", {"instance_id": c.instance_id, "sha": c.patch_sha})
                     slots.acquire()
                     future = pool.submit(self._verify_one, by_id[c.instance_id], c)
                     future.add_done_callback(lambda _f: slots.release())
                     futures.append(future)
 
-            existing = self.store.candidates()
-            submit(existing)  # candidates of an interrupted run that were never verified
-            if imported is not None:
-                recorded = {(e.instance_id, e.sample_index) for e in existing}
-                new = [c for c in imported if (c.instance_id, c.sample_index) not in recorded]
-                for c in new:
-                    self.store.append_candidate(c)
-                submit(new)
-            else:
-                asyncio.run(self._generate_all(existing, submit))
+            try:
+                self._produce(submit, imported)
+            except KeyboardInterrupt:
+                self.stopping = True
+                for future in futures:
+                    future.cancel()
+                self.on_interrupt()
+                raise
         for future in futures:
             future.result()  # a verifier bug must surface, not vanish in a worker thread
 
-    def _verify_one(self, instance: Instance, candidate: Candidate) -> Verdict:
+    def _produce(self, submit, imported: list[Candidate] | None) -> None:
+        existing = self.store.candidates()
+        submit(existing)  # candidates of an interrupted run that were never verified
+        if imported is None:
+            asyncio.run(self._generate_all(existing, submit))
+            return
+        recorded = {(e.instance_id, e.sample_index) for e in existing}
+        new = [c for c in imported if (c.instance_id, c.sample_index) not in recorded]
+        for c in new:
+            self.store.append_candidate(c)
+        self.on_event("generated", {"instance_id": None, "candidates": new})
+        submit(new)
+
+    def _verify_one(self, instance: Instance, candidate: Candidate) -> Verdict | None:
         image, sha = self.image_name(instance), candidate.patch_sha
-        verdict = (
-            self.cache.get(instance.instance_id, sha, image, self.network) if self.cache else None
-        )
+        cache = self.cache
+        verdict = cache.get(instance.instance_id, sha, image, self.network) if cache else None
+        cached = verdict is not None
         if verdict is None:
+            self.on_event("verify_start", {"instance_id": instance.instance_id})
             verdict = self.verify(instance, candidate.patch)
-            if self.cache:
-                self.cache.put(verdict, image)
+            if self.stopping:  # killed by the interrupt: not a verdict on the patch
+                return None
+            if cache:
+                cache.put(verdict, image)
         self.store.append_verdict(verdict)
-        self.on_event(
-            "verdict", {"instance_id": instance.instance_id, "status": verdict.status.value}
-        )
+        self.on_event("verdict", {"verdict": verdict, "cached": cached})
         return verdict
 
     async def _generate_all(self, existing: list[Candidate], submit) -> None:
@@ -146,6 +164,7 @@ class Evaluation:
             if not missing:
                 return
             async with gate:
+                self.on_event("generating", {"instance_id": instance.instance_id})
                 candidates = await self._generate(instance, missing)
             await asyncio.to_thread(submit, candidates)
 
@@ -156,7 +175,7 @@ class Evaluation:
         """The missing samples of one issue; sample i is asked for with seed base + i, so a
         resumed issue asks for the same samples an uninterrupted run would have."""
         seed = None if self.sampling.seed is None else self.sampling.seed + missing[0]
-        with tempfile.TemporaryDirectory(prefix="swem-eval-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="swem-eval-", ignore_cleanup_errors=True) as tmp:
             worktree = await asyncio.to_thread(self.checkout, instance, Path(tmp) / "repo")
             generation = await self.agent.generate(
                 instance, worktree, len(missing), replace(self.sampling, seed=seed)
@@ -169,7 +188,7 @@ class Evaluation:
         ]
         for c in candidates:
             self.store.append_candidate(c)
-        self.on_event("generated", {"instance_id": instance.instance_id, "n": len(candidates)})
+        self.on_event("generated", {"instance_id": instance.instance_id, "candidates": candidates})
         return candidates
 
 

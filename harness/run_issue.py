@@ -1,16 +1,11 @@
-"""`harness run`: k candidates for one issue, each distinct patch verified once."""
+"""The single-issue view behind `harness run`'s table, read back from a run directory."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
-from harness.protocols import PatchAgent
 from harness.store import RunStore
-from harness.types import Candidate, Generation, Instance, SamplingConfig, Verdict
+from harness.types import Candidate, Completion, Generation, Verdict
 
 
 @dataclass
@@ -18,6 +13,21 @@ class IssueRun:
     generation: Generation
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     """By normalised patch sha; each distinct patch verified once."""
+
+    @classmethod
+    def from_store(cls, store: RunStore, instance_id: str) -> IssueRun:
+        candidates = sorted(
+            (c for c in store.candidates() if c.instance_id == instance_id),
+            key=lambda c: c.sample_index,
+        )
+        names = {f.name for f in fields(Completion)}
+        overhead = [
+            Completion(**{k: v for k, v in r.items() if k in names})
+            for r in store.records("overhead.jsonl")
+            if r["instance_id"] == instance_id
+        ]
+        verdicts = {v.patch_sha: v for v in store.verdicts() if v.instance_id == instance_id}
+        return cls(Generation(instance_id, candidates, overhead), verdicts)
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -37,31 +47,3 @@ class IssueRun:
     @property
     def unique(self) -> int:
         return len({c.patch_sha for c in self.candidates if c.patch_sha})
-
-
-def run_issue(
-    instance: Instance,
-    agent: PatchAgent,
-    worktree: Path,
-    k: int,
-    sampling: SamplingConfig,
-    store: RunStore,
-    verify: Callable[[Instance, str], Verdict] | None,
-    verify_workers: int = 2,
-) -> IssueRun:
-    generation = asyncio.run(agent.generate(instance, worktree, k, sampling))
-    for completion in generation.overhead:
-        store.append_overhead(instance.instance_id, "localize", completion)
-    for candidate in generation.candidates:
-        store.append_candidate(candidate)
-    result = IssueRun(generation)
-    if verify is None:
-        return result
-    distinct = {c.patch_sha: c.patch for c in generation.candidates if c.patch_sha}
-    with ThreadPoolExecutor(max_workers=max(1, verify_workers)) as pool:
-        futures = {sha: pool.submit(verify, instance, patch) for sha, patch in distinct.items()}
-        for sha, future in futures.items():
-            verdict = future.result()
-            result.verdicts[sha] = verdict
-            store.append_verdict(verdict)
-    return result

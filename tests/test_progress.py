@@ -1,0 +1,172 @@
+"""The live view: rendered into a recording console, driven through a real terminal (tmux),
+its plain-line and quiet forms, `harness status` and `harness ls`, and Ctrl-C mid-eval."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from agents.scripted_server import ScriptedServer
+from harness.cli import app
+from harness.progress import Reporter, RunState, apply_event, plain_line, render
+from harness.types import Candidate, Verdict, VerdictStatus
+from tests.conftest import HARNESS, containers_of, spawn_harness
+from tests.test_eval import ISSUES, eval_args, lines, responder
+
+
+def cand(iid, i, sha, reason=None):
+    return Candidate(iid, i, "p" if sha else "", sha, reason, "", 100, 20, 1.0)
+
+
+def busy_state() -> RunState:
+    state = RunState("r1", [f"o__r-{i}" for i in range(300)], 250, "vllm:coder")
+    apply_event(state, "generating", {"instance_id": "o__r-0"})
+    apply_event(
+        state,
+        "generated",
+        {
+            "candidates": [
+                cand("o__r-1", 0, "a"),
+                cand("o__r-1", 1, "a"),
+                cand("o__r-1", 2, "b"),
+                cand("o__r-1", 3, None, "model error: HTTP 500: overloaded"),
+            ]
+        },
+    )
+    for sha in ("a", "b"):
+        apply_event(state, "queued", {"instance_id": "o__r-1", "sha": sha})
+    apply_event(state, "verify_start", {"instance_id": "o__r-1"})
+    apply_event(state, "verify_start", {"instance_id": "o__r-1"})
+    apply_event(
+        state,
+        "verdict",
+        {"verdict": Verdict("o__r-1", "a", VerdictStatus.RESOLVED), "cached": False},
+    )
+    return state
+
+
+def text_of(renderable, width=120) -> str:
+    console = Console(record=True, width=width, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_live_view_shows_progress_coverage_in_flight_and_warnings():
+    screen = text_of(render(busy_state()))
+    assert "4/75000 samples" in screen and "server errors 1" in screen
+    assert "1/2 unique" in screen and "running 1" in screen and "queue 0" in screen
+    assert "coverage@1 50.0%" in screen and "solved 1/1 issues so far" in screen
+    assert "o__r-0" in screen and "generating" in screen  # in flight
+    assert "o__r-1" in screen  # still verifying its second patch
+    assert "model error: HTTP 500: overloaded" in screen
+    assert "ETA" in screen
+
+
+def test_view_height_is_bounded_at_full_scale():
+    state = RunState("big", [f"o__r-{i}" for i in range(300)], 250)
+    for i in range(300):
+        apply_event(state, "generating", {"instance_id": f"o__r-{i}"})
+        state.warn(f"warning {i}")
+    screen = text_of(render(state))
+    assert len(screen.splitlines()) < 30
+    assert "warning 299" in screen and "warning 200" not in screen
+
+
+def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet():
+    out = io.StringIO()
+    console = Console(file=out, width=200)
+    assert not console.is_terminal
+    with Reporter(busy_state(), console, "auto", interval_s=0.05):
+        time.sleep(0.3)
+    printed = out.getvalue().splitlines()
+    assert len(printed) >= 3
+    assert all(line[:4].isdigit() and "r1: samples 4/75000" in line for line in printed)
+    quiet = io.StringIO()
+    with Reporter(busy_state(), Console(file=quiet), "quiet"):
+        pass
+    assert quiet.getvalue() == ""
+    assert plain_line(busy_state()).endswith("ETA " + plain_line(busy_state()).split("ETA ")[1])
+
+
+@pytest.fixture
+def finished_run(docker_engine, tmp_path):
+    with ScriptedServer([], responder=responder()) as server:
+        result = CliRunner().invoke(
+            app, eval_args(server, tmp_path, "done", 4, "--progress", "0.2")
+        )
+    assert result.exit_code == 0, result.output
+    return tmp_path / "done"
+
+
+def test_status_and_ls_read_a_run_directory(finished_run):
+    status = CliRunner().invoke(app, ["status", str(finished_run)])
+    assert status.exit_code == 0, status.output
+    assert "12/12 samples" in status.output and "solved 2/3" in status.output
+    listing = CliRunner().invoke(app, ["ls", "--runs-dir", str(finished_run.parent)])
+    assert listing.exit_code == 0
+    assert "done" in listing.output and "mini" in listing.output and "3 x 4" in listing.output
+    missing = CliRunner().invoke(app, ["status", str(finished_run.parent / "nope")])
+    assert "not a run directory" in str(missing.exception)
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
+def test_a_real_terminal_shows_the_final_screen(docker_engine, tmp_path):
+    session = f"swem-{time.monotonic_ns()}"
+    with ScriptedServer([], responder=responder(delay_s=0.3)) as server:
+        command = " ".join([HARNESS, *eval_args(server, tmp_path, "tty", 4)]).replace("#", "\\#")
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "45",
+                f"{command}; sleep 60",
+            ],
+            check=True,
+        )
+        try:
+            deadline, screen = time.monotonic() + 120, ""
+            while "solved by any sample" not in screen:
+                assert time.monotonic() < deadline, screen
+                time.sleep(0.5)
+                screen = subprocess.run(
+                    ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+                ).stdout
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert "(finished)" in screen and "12/12 samples" in screen
+    assert "2/2 unique" in screen and "coverage@1" in screen
+    assert screen.count("generation ") == 1  # redrawn in place, never scrolled
+
+
+def test_ctrl_c_mid_eval_leaves_nothing_behind_and_resume_completes(docker_engine, tmp_path):
+    with ScriptedServer([], responder=responder(delay_s=0.8)) as server:
+        proc = spawn_harness(*eval_args(server, tmp_path, "intr", 4, "--progress", "0.5"))
+        deadline = time.monotonic() + 120
+        while len(lines(tmp_path / "intr" / "candidates.jsonl")) < 4:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert "interrupted: containers removed and records flushed" in output
+        assert "--run-id intr" in output and "--resume" in output
+        assert containers_of(docker_engine, "intr") == []
+        resumed = CliRunner().invoke(app, eval_args(server, tmp_path, "intr", 4, "--resume"))
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
+    assert summary["complete"] and set(summary["issues"]) == set(ISSUES)
+    assert {iid: i["n"] for iid, i in summary["issues"].items()} == dict.fromkeys(ISSUES, 4)
