@@ -69,6 +69,13 @@ Namespace = Annotated[
 Tag = Annotated[
     str, typer.Option(help="Tag of the official eval images.", rich_help_panel="Images")
 ]
+ImageSource = Annotated[
+    str,
+    typer.Option(
+        help="auto (local, else pull, else build offline), official, or build.",
+        rich_help_panel="Images",
+    ),
+]
 Pull = Annotated[
     bool,
     typer.Option(help="docker pull official images that are missing.", rich_help_panel="Images"),
@@ -140,6 +147,7 @@ def verify(
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
+    image_source: ImageSource = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
 ) -> None:
     """Verify one patch for one instance in a fresh container and print the verdict.
@@ -158,7 +166,13 @@ def verify(
     else:
         raise UserError(f"--patch {patch}: no such file (or use gold / empty)")
     pipe = wiring.build_pipeline(
-        run_id or wiring.new_run_id("verify"), runs_dir, limits, image_namespace, image_tag, pull
+        run_id or wiring.new_run_id("verify"),
+        runs_dir,
+        limits,
+        image_namespace,
+        image_tag,
+        pull,
+        image_source=image_source,
     )
     verdict = pipe.verifier.verify(target, text)
     pipe.store.append_verdict(verdict)
@@ -227,6 +241,7 @@ def validate(
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
+    image_source: ImageSource = "auto",
 ) -> None:
     """Run the gold and the empty patch of each instance: gold must resolve, empty must not.
 
@@ -239,7 +254,13 @@ def validate(
     patterns = [p for item in instances or [] for p in item.split(",") if p]
     chosen = wiring.load(dataset, split, patterns or None)
     pipe = wiring.build_pipeline(
-        run_id or wiring.new_run_id("validate"), runs_dir, limits, image_namespace, image_tag, pull
+        run_id or wiring.new_run_id("validate"),
+        runs_dir,
+        limits,
+        image_namespace,
+        image_tag,
+        pull,
+        image_source=image_source,
     )
     console.print(
         f"validating {len(chosen)} instance(s) from {dataset}, "
@@ -340,6 +361,7 @@ def run(
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
+    image_source: ImageSource = "auto",
 ) -> None:
     """Sample candidate patches for one issue, verify each distinct one, print a table."""
     from agents.agentless import AgentlessAgent, AgentlessOptions
@@ -375,7 +397,14 @@ def run(
         "identity": {"instances": [issue], "samples": samples, "model": model},
     }
     pipe = wiring.build_pipeline(
-        run_id, runs_dir, limits, image_namespace, image_tag, pull, manifest
+        run_id,
+        runs_dir,
+        limits,
+        image_namespace,
+        image_tag,
+        pull,
+        manifest,
+        image_source=image_source,
     )
     if verify_patches:
         pipe.verifier.image_for(instance)
@@ -541,6 +570,7 @@ def eval_command(
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
+    image_source: ImageSource = "auto",
 ) -> None:
     """Sample k candidates for every selected issue, verify each distinct patch once, and
     summarise coverage versus samples and cost. Resumable with --resume."""
@@ -581,7 +611,14 @@ def eval_command(
         **({"created_at": existing["created_at"]} if existing else {}),
     }
     pipe = wiring.build_pipeline(
-        run_id, runs_dir, limits, image_namespace, image_tag, pull, manifest
+        run_id,
+        runs_dir,
+        limits,
+        image_namespace,
+        image_tag,
+        pull,
+        manifest,
+        image_source=image_source,
     )
     if resume and (removed := pipe.sandbox.cleanup(run_id)):
         console.print(f"removed {removed} container(s) left by the interrupted run")
@@ -703,6 +740,93 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
             f"${summary['cost']['dollars']:.2f}" if "cost" in summary else "-",
         )
     console.print(table)
+
+
+images_app = typer.Typer(
+    no_args_is_help=True, help="Offline SWE-bench environments: build, list, prune."
+)
+app.add_typer(images_app, name="images", rich_help_panel="Images")
+
+
+@images_app.command("build")
+def images_build(
+    dataset: Dataset,
+    instances: Annotated[
+        list[str] | None,
+        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
+    ] = None,
+    split: Split = "test",
+) -> None:
+    """Build each instance's image from a Debian base, the repo (SWEM_REPO_SOURCE) and PyPI,
+    after swebench's install recipe. A failed instance gets one line and the others go on."""
+    from harness import wiring
+    from sandbox.docker_sandbox import docker_client
+    from sandbox.env_build import BuildFailed
+
+    wiring.register_minibench_specs()
+    patterns = [p for item in instances or [] for p in item.split(",") if p]
+    chosen = wiring.load(dataset, split, patterns or None)
+    builder = wiring.env_builder(docker_client())
+    failed = 0
+    for instance in chosen:
+        try:
+            built = builder.build(instance)
+        except (BuildFailed, UserError) as exc:
+            failed += 1
+            console.print(f"  [red]failed[/] {instance.instance_id}: {exc}")
+            continue
+        how = "reused" if built.reused else f"built in {built.seconds:.0f} s"
+        note = f"  [yellow]{built.notes}[/]" if built.notes else ""
+        console.print(f"  [green]ok[/] {instance.instance_id} {built.image} ({how}){note}")
+    console.print(f"{len(chosen) - failed}/{len(chosen)} built")
+    raise typer.Exit(1 if failed else 0)
+
+
+@images_app.command("ls")
+def images_ls() -> None:
+    """The images the harness built, with their Python, fidelity notes and sizes."""
+    from sandbox.docker_sandbox import docker_client
+
+    table = Table(title="swe-monkeys images")
+    for col in ("image", "python", "instance", "fidelity", "size"):
+        table.add_column(col)
+    for image in docker_client().images.list():
+        for tag in [t for t in image.tags if t.startswith("swe-monkeys/")]:
+            labels = image.labels or {}
+            table.add_row(
+                tag,
+                labels.get("swe-monkeys.python", ""),
+                labels.get("swe-monkeys.instance", ""),
+                labels.get("swe-monkeys.fidelity", ""),
+                f"{image.attrs.get('Size', 0) / 2**20:.0f} MiB",
+            )
+    console.print(table)
+
+
+@images_app.command("prune")
+def images_prune(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Environments and bases too, not only instance images.")
+    ] = False,
+) -> None:
+    """Remove instance images (thin layers, rebuilt in seconds), or all of ours with --all."""
+    import docker.errors
+
+    from sandbox.docker_sandbox import docker_client
+
+    client = docker_client()
+    removed, freed = 0, 0
+    for image in client.images.list():
+        for tag in [t for t in image.tags if t.startswith("swe-monkeys/")]:
+            if not everything and "swe-monkeys.instance" not in (image.labels or {}):
+                continue
+            try:
+                client.images.remove(tag, force=True)
+                removed += 1
+                freed += image.attrs.get("Size", 0)
+            except docker.errors.APIError as exc:
+                console.print(f"  kept {tag}: {exc.explanation or exc}")
+    console.print(f"removed {removed} image tag(s), up to {freed / 2**20:.0f} MiB")
 
 
 @app.command(rich_help_panel="Maintenance")

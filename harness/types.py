@@ -131,6 +131,10 @@ class Verdict:
     """Which command of the fallback ladder applied the patch."""
     test_exit_code: int | None = None
     image: str = ""
+    image_source: str = ""
+    """How the image was had: local, pulled, built (offline) or mini."""
+    fidelity: str = ""
+    """Where an offline-built environment differs from the official one (e.g. Python)."""
     network: str = "none"
     """The network policy the tests ran under ("none" or "bridge")."""
     durations: dict[str, float] = field(default_factory=dict)

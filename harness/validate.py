@@ -41,6 +41,10 @@ class Validation:
         if self.error:
             return self.error
         notes = []
+        if self.gold and self.gold.fidelity:
+            notes.append(f"fidelity: {self.gold.fidelity}")
+        if self.gold and self.gold.durations.get("image_s", 0) > 5:
+            notes.append(f"image ready in {self.gold.durations['image_s']:.0f} s")
         if self.needs_network:
             notes.append("gold passes only with the network")
         if self.gold and not self.gold.resolved:

@@ -71,6 +71,7 @@ def build_pipeline(
     image_tag: str = "latest",
     pull: bool = True,
     manifest: dict | None = None,
+    image_source: str = "auto",
 ) -> Pipeline:
     """A Docker-backed verifier writing into runs_dir/run_id."""
     from sandbox import swebench_adapter
@@ -80,7 +81,9 @@ def build_pipeline(
 
     client = docker_client()
     register_minibench_specs()
-    options = ImageOptions(namespace=image_namespace, tag=image_tag, pull=pull)
+    if image_source not in ("auto", "official", "build"):
+        raise UserError(f"--image-source {image_source}: use auto, official or build")
+    options = ImageOptions(namespace=image_namespace, tag=image_tag, pull=pull, source=image_source)
     mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))
     build_lock = threading.Lock()
 
@@ -96,7 +99,12 @@ def build_pipeline(
                 lambda dest: mini_repos.checkout(instance.repo, instance.base_commit, dest),
             )
 
-    resolver = ImageResolver(client, options, {repo: mini_image for repo in minibench.repos()})
+    resolver = ImageResolver(
+        client,
+        options,
+        {repo: mini_image for repo in minibench.repos()},
+        _locked(env_builder(client), build_lock),
+    )
     store = RunStore(Path(runs_dir) / run_id)
     store.write_manifest(
         {
@@ -106,12 +114,15 @@ def build_pipeline(
             "limits": limits.to_dict(),
             "image_namespace": image_namespace,
             "image_tag": image_tag,
+            "image_source": image_source,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(manifest or {}),
         }
     )
     sandbox = DockerSandbox(client)
-    verifier = Verifier(sandbox, resolver.image_for, limits, run_id, store.artifact_dir)
+    verifier = Verifier(
+        sandbox, resolver.image_for, limits, run_id, store.artifact_dir, resolver.describe
+    )
     return Pipeline(verifier, store, sandbox, lambda i: resolver.name_for(i, mini_image_name))
 
 
@@ -224,3 +235,35 @@ def candidates_from_predictions(
     if not out:
         raise UserError(f"{path}: no predictions for the selected instances")
     return out
+
+
+def env_builder(client):
+    """Offline builds of real SWE-bench environments; repos come from SWEM_REPO_SOURCE."""
+    from sandbox.env_build import EnvBuilder
+
+    def checkout(instance: Instance, dest: Path) -> Path:
+        return repo_cache_for(instance).checkout(instance.repo, instance.base_commit, dest)
+
+    def read(instance: Instance, path: str) -> str | None:
+        commit = instance.environment_setup_commit or instance.base_commit
+        mirror = repo_cache_for(instance).ensure_commit(instance.repo, commit)
+        try:
+            return mirror.git.show(f"{commit}:{path}")
+        except Exception:  # noqa: BLE001 - absent at that commit
+            return None
+
+    return EnvBuilder(client, checkout, read)
+
+
+class _locked:
+    """One build at a time: two verifications of an issue must not build its image twice."""
+
+    def __init__(self, builder, lock) -> None:
+        self.builder, self.lock = builder, lock
+
+    def names(self, instance):
+        return self.builder.names(instance)
+
+    def build(self, instance):
+        with self.lock:
+            return self.builder.build(instance)

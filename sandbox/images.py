@@ -7,6 +7,7 @@ thin image per instance with its repo at /testbed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ from harness.errors import UserError
 from harness.types import Instance
 from sandbox import swebench_adapter
 
-BASE_PACKAGES = ("python3", "python3-pytest", "git", "patch", "ca-certificates")
+BASE_PACKAGES = ("python3", "python3-pytest", "python3-venv", "git", "patch", "ca-certificates")
 # swebench's eval scripts start with `source /opt/miniconda3/bin/activate; conda activate
 # testbed`. The base image has no conda, so both are harmless no-ops and the official script
 # runs unchanged against the system Python.
@@ -61,6 +62,9 @@ class ImageOptions:
     """Try `docker pull` when an official image is not present locally."""
     base_suite: str = "bookworm"
     """Debian release of the offline base image (bookworm has Python 3.11, bullseye 3.9)."""
+    source: str = "auto"
+    """auto: a local image, else the official one pulled, else an offline build; official:
+    never build; build: always build offline."""
 
 
 def _exists(client: docker.DockerClient, name: str) -> bool:
@@ -73,7 +77,9 @@ def _exists(client: docker.DockerClient, name: str) -> bool:
 
 def ensure_base_image(client: docker.DockerClient, suite: str = "bookworm") -> str:
     """A Debian image with Python, pytest, git and patch, built once with debootstrap."""
-    name = f"swe-monkeys/base:{suite}"
+    # The tag carries a hash of what goes in, so a changed package list builds a new base.
+    digest = hashlib.sha256(repr((BASE_PACKAGES, CONDA_SHIMS)).encode()).hexdigest()[:8]
+    name = f"swe-monkeys/base:{suite}-{digest}"
     if _exists(client, name):
         return name
     debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
@@ -131,18 +137,28 @@ def build_testbed_image(
 
 
 class ImageResolver:
-    """Finds (or, for the mini benchmark, builds) the image that verifies an instance."""
+    """Finds, pulls or builds the image that verifies an instance, and remembers how."""
 
     def __init__(
         self,
         client: docker.DockerClient,
         options: ImageOptions,
         local_builders: dict[str, Callable[[Instance], str]] | None = None,
+        env_builder=None,
     ) -> None:
         self.client = client
         self.options = options
         self.local_builders = local_builders or {}
-        """Repo name -> builder, for repos whose images we build ourselves."""
+        """Repo name -> builder, for repos whose images we build ourselves (mini)."""
+        self.env_builder = env_builder
+        """An EnvBuilder for offline builds of real SWE-bench environments, if configured."""
+        self.described: dict[str, tuple[str, str]] = {}
+        """image -> (source, fidelity note)."""
+
+    def _official(self, instance: Instance) -> str:
+        return swebench_adapter.official_image_name(
+            instance, self.options.namespace, self.options.tag
+        )
 
     def name_for(
         self, instance: Instance, local_name: Callable[[Instance], str] | None = None
@@ -150,26 +166,48 @@ class ImageResolver:
         """The image's name without building or pulling it (a cache key for verdicts)."""
         if instance.repo in self.local_builders and local_name:
             return local_name(instance)
-        return swebench_adapter.official_image_name(
-            instance, self.options.namespace, self.options.tag
-        )
+        official = self._official(instance)
+        if self.env_builder and (
+            self.options.source == "build"
+            or (self.options.source == "auto" and not _exists(self.client, official))
+        ):
+            return self.env_builder.names(instance)[1]
+        return official
 
     def image_for(self, instance: Instance) -> str:
         if builder := self.local_builders.get(instance.repo):
-            return builder(instance)
-        name = swebench_adapter.official_image_name(
-            instance, self.options.namespace, self.options.tag
-        )
-        if _exists(self.client, name):
-            return name
-        why = "pulling is off"
-        if self.options.pull:
-            try:
-                self.client.images.pull(name)
-                return name
-            except docker.errors.APIError as exc:
-                why = f"pull failed: {str(exc.explanation or exc).splitlines()[0][:120]}"
-        raise UserError(
-            f"image {name} for {instance.instance_id} is missing ({why}): "
-            f"`docker pull {name}` or `docker load` it where a registry is reachable"
-        )
+            return self._remember(builder(instance), "mini", "")
+        name = self._official(instance)
+        if self.options.source != "build":
+            if _exists(self.client, name):
+                return self._remember(name, "local", "")
+            why = "pulling is off"
+            if self.options.pull:
+                try:
+                    self.client.images.pull(name)
+                    return self._remember(name, "pulled", "")
+                except docker.errors.APIError as exc:
+                    why = f"pull failed: {str(exc.explanation or exc).splitlines()[0][:120]}"
+            if self.options.source == "official" or self.env_builder is None:
+                raise UserError(
+                    f"image {name} for {instance.instance_id} is missing ({why}): "
+                    f"`docker pull {name}` or `docker load` it where a registry is reachable, "
+                    "or build it offline with --image-source build"
+                )
+        from sandbox.env_build import BuildFailed
+
+        missing = "" if self.options.source == "build" else f"image {name} is missing and "
+        try:
+            built = self.env_builder.build(instance)
+        except (BuildFailed, UserError) as exc:
+            raise UserError(
+                f"{instance.instance_id}: {missing}the offline build failed: {exc}"
+            ) from None
+        return self._remember(built.image, "built", built.notes)
+
+    def _remember(self, image: str, source: str, notes: str) -> str:
+        self.described[image] = (source, notes)
+        return image
+
+    def describe(self, image: str) -> tuple[str, str]:
+        return self.described.get(image, ("", ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
 
@@ -19,6 +20,8 @@ _root_before = (list(logging.root.handlers), logging.root.level)
 from swebench.harness.constants import (  # noqa: E402
     END_TEST_OUTPUT,
     MAP_REPO_TO_EXT,
+    MAP_REPO_TO_INSTALL,
+    MAP_REPO_TO_REQS_PATHS,
     MAP_REPO_VERSION_TO_SPECS,
     START_TEST_OUTPUT,
     TestStatus,
@@ -27,6 +30,7 @@ from swebench.harness.grading import get_eval_report, get_logs_eval  # noqa: E40
 from swebench.harness.log_parsers import MAP_REPO_TO_PARSER  # noqa: E402
 from swebench.harness.run_evaluation import GIT_APPLY_CMDS  # noqa: E402
 from swebench.harness.test_spec.create_scripts import make_eval_script_list  # noqa: E402
+from swebench.harness.test_spec.python import clean_requirements  # noqa: E402
 from swebench.harness.test_spec.test_spec import TestSpec  # noqa: E402
 
 from harness.errors import UserError  # noqa: E402
@@ -36,6 +40,9 @@ logging.root.handlers[:] = _root_before[0]
 logging.root.setLevel(_root_before[1])
 
 __all__ = [
+    "env_specs",
+    "repo_install",
+    "requirements_text",
     "GIT_APPLY_CMDS",
     "SWEBENCH_VERSION",
     "Grade",
@@ -73,6 +80,45 @@ def _specs(instance: Instance) -> dict:
             f"{instance.instance_id}: swebench {SWEBENCH_VERSION} has no spec for "
             f"{instance.repo} version {instance.version}: use a dataset swebench knows"
         ) from None
+
+
+def env_specs(instance: Instance) -> dict:
+    """swebench's install recipe for the instance's (repo, version)."""
+    return dict(_specs(instance))
+
+
+def requirements_paths(repo: str) -> list[str]:
+    """Where swebench looks for a repo's requirements file, first found wins."""
+    return list(MAP_REPO_TO_REQS_PATHS.get(repo, []))
+
+
+def repo_install(repo: str) -> str | None:
+    return MAP_REPO_TO_INSTALL.get(repo)
+
+
+def requirements_text(repo: str, read: Callable[[str], str | None]) -> str:
+    """The requirements swebench would install, read through `read(path)` (the repo at its
+    environment setup commit) instead of GitHub: the first file found, its `-r` includes
+    inlined, `-e .` and comments dropped, then swebench's own clean-up."""
+    for path in requirements_paths(repo):
+        text = read(path)
+        if text is None:
+            continue
+        folder = path.rpartition("/")[0]
+        keep, extra = [], []
+        for line in text.split("\n"):
+            if line.strip().startswith("-r"):
+                name = line.strip()[2:].strip()
+                included = read(f"{folder}/{name}" if folder else name) or ""
+                extra += [x for x in included.split("\n") if not _excluded(x)]
+            elif not _excluded(line):
+                keep.append(line)
+        return clean_requirements("\n".join(extra + ["\n".join(keep)]))
+    return ""
+
+
+def _excluded(line: str) -> bool:
+    return any(line.strip().startswith(x) for x in ("-e .", "#", ".[test"))
 
 
 def _test_spec(instance: Instance, namespace: str | None = None, tag: str = "latest") -> TestSpec:

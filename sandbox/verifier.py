@@ -51,7 +51,9 @@ class Verifier:
         limits: SandboxLimits,
         run_id: str,
         artifact_dir: Callable[[str, str], Path],
+        describe_image: Callable[[str], tuple[str, str]] | None = None,
     ) -> None:
+        self.describe_image = describe_image or (lambda image: ("", ""))
         self.sandbox = sandbox
         self.image_for = image_for
         self.limits = limits
@@ -63,7 +65,9 @@ class Verifier:
     ) -> Verdict:
         limits = limits or self.limits
         sha = patch_sha(patch)
-        out = self.artifact_dir(instance.instance_id, sha)
+        # The same patch under another network policy is another run of the tests.
+        key = sha if limits.network == "none" else f"{sha[:16]}-{limits.network}"
+        out = self.artifact_dir(instance.instance_id, key)
         verdict = Verdict(
             instance.instance_id,
             sha,
@@ -76,7 +80,10 @@ class Verifier:
         try:
             script = swebench_adapter.eval_script(instance)
             (out / "eval.sh").write_text(script)
+            t0 = time.monotonic()
             verdict.image = self.image_for(instance)
+            verdict.durations["image_s"] = round(time.monotonic() - t0, 3)
+            verdict.image_source, verdict.fidelity = self.describe_image(verdict.image)
             self._run(instance, patch, script, verdict, out, limits)
         except SandboxError as exc:
             verdict.status, verdict.reason = VerdictStatus.ERROR, f"sandbox: {exc}"

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,12 +38,23 @@ def docker_engine():
         client = docker_client()
     except UserError as exc:
         pytest.fail(f"{exc} (run the suite with `make test`)")
+    started = time.time() - 1
     yield client
-    # The suite's promise: nothing of ours is left behind, whatever the tests did.
-    left = client.containers.list(all=True, filters={"label": "swe-monkeys"})
+    # The suite's promise: nothing it started is left behind, whatever the tests did. (Only
+    # the session's own containers: another harness run on the machine is not ours to judge.)
+    left = [
+        c
+        for c in client.containers.list(all=True, filters={"label": "swe-monkeys"})
+        if _created(c) >= started
+    ]
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+def _created(container) -> float:
+    stamp = container.attrs["Created"]  # e.g. 2026-11-24T20:42:15.123456789Z
+    return datetime.fromisoformat(stamp[:19]).replace(tzinfo=UTC).timestamp()
 
 
 @pytest.fixture(scope="session")

@@ -93,7 +93,7 @@ def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet():
     with Reporter(busy_state(), Console(file=quiet), "quiet"):
         pass
     assert quiet.getvalue() == ""
-    assert plain_line(busy_state()).endswith("ETA " + plain_line(busy_state()).split("ETA ")[1])
+    assert ", ETA " in plain_line(busy_state())
 
 
 @pytest.fixture

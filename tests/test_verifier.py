@@ -199,8 +199,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif(not LITE.exists(), reason="needs ../shared/data beside the checkout")
-def test_missing_official_image_is_a_one_line_error(docker_engine, tmp_path):
-    done = run_cli(
+def test_missing_official_image_is_a_one_line_error(docker_engine, tmp_path, monkeypatch):
+    args = [
         "verify",
         "-d",
         str(LITE),
@@ -211,13 +211,19 @@ def test_missing_official_image_is_a_one_line_error(docker_engine, tmp_path):
         "--no-pull",
         "--runs-dir",
         str(tmp_path),
-    )
+    ]
+    done = run_cli(*args, "--image-source", "official")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(
         "error: image swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
     )
     assert "docker pull" in done.stderr and "Traceback" not in done.stderr
+    # auto falls back to an offline build, which needs the repo: one line naming both
+    monkeypatch.setenv("SWEM_REPO_SOURCE", str(tmp_path / "no-mirrors"))
+    done = run_cli(*args)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "is missing and the offline build failed: cannot clone django/django" in done.stderr
 
 
 def test_user_errors_are_one_line(tmp_path):

@@ -1,0 +1,208 @@
+"""Building SWE-bench environments offline: a Debian base from debootstrap, one environment
+image per (repo, version, python), one thin instance image per issue. Each is built by running
+its script in a container (with the host's CA bundle and pip index settings mounted and passed,
+never baked in) and committing the result; names carry a hash of the recipe, so a rebuild with
+nothing changed finds every image and takes seconds."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from harness.errors import UserError
+from harness.types import Instance
+from sandbox import swebench_adapter
+from sandbox.env_recipe import EnvRecipe, UnsupportedSpec, env_recipe, instance_recipe
+from sandbox.images import ensure_base_image
+from sandbox.output import CappedOutput
+
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
+CA_IN_CONTAINER = "/run/swe-monkeys-host-ca.crt"
+PASSED_ENV = (
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
+"""Host settings a build passes on, so it follows the site's package index and proxy."""
+LABEL = "swe-monkeys.env"
+
+
+class BuildFailed(Exception):
+    """One instance could not be built; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Built:
+    image: str
+    notes: str
+    seconds: float
+    reused: bool
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text.lower())
+
+
+class EnvBuilder:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        checkout: Callable[[Instance, Path], Path],
+        read_at_setup_commit: Callable[[Instance, str], str | None],
+        build_timeout_s: float = 3600.0,
+    ) -> None:
+        self.client = client
+        self.checkout = checkout
+        self.read = read_at_setup_commit
+        self.timeout_s = build_timeout_s
+
+    def recipes(self, instance: Instance):
+        specs = swebench_adapter.env_specs(instance)
+        requirements = ""
+        if specs.get("packages") == "requirements.txt":
+            requirements = swebench_adapter.requirements_text(
+                instance.repo, lambda path: self.read(instance, path)
+            )
+        try:
+            env = env_recipe(instance, specs, requirements)
+        except UnsupportedSpec as exc:
+            raise BuildFailed(str(exc)) from None
+        inst = instance_recipe(instance, specs, env, swebench_adapter.repo_install(instance.repo))
+        return env, inst
+
+    def names(self, instance: Instance) -> tuple[str, str]:
+        env, inst = self.recipes(instance)
+        return (
+            f"swe-monkeys/env.{_slug(env.repo)}.{_slug(env.version)}:{env.key}",
+            f"swe-monkeys/sweb.{_slug(instance.instance_id)}:{inst.key}",
+        )
+
+    def build(self, instance: Instance) -> Built:
+        start = time.monotonic()
+        env, inst = self.recipes(instance)
+        env_name, inst_name = self.names(instance)
+        notes = "; ".join(env.notes)
+        if self._exists(inst_name):
+            return Built(inst_name, notes, time.monotonic() - start, True)
+        if not self._exists(env_name):
+            try:
+                base = ensure_base_image(self.client, env.suite)
+            except UserError as exc:
+                raise BuildFailed(str(exc)) from None
+            self._run_and_commit(base, env.script(), env_name, self._labels(env, notes), None)
+        workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"swem-build-{os.getpid()}-{inst.key}"
+        try:
+            try:
+                self.checkout(instance, workdir)
+            except UserError as exc:
+                raise BuildFailed(str(exc)) from None
+            labels = {
+                **self._labels(env, notes),
+                "swe-monkeys.instance": instance.instance_id,
+                "swe-monkeys.build-seconds": f"{time.monotonic() - start:.0f}",
+            }
+            self._run_and_commit(env_name, inst.script(), inst_name, labels, workdir)
+        finally:
+            import shutil
+
+            shutil.rmtree(workdir, ignore_errors=True)
+        return Built(inst_name, notes, time.monotonic() - start, False)
+
+    def _labels(self, env: EnvRecipe, notes: str) -> dict[str, str]:
+        return {
+            LABEL: "1",
+            "swe-monkeys.python": env.python,
+            "swe-monkeys.suite": env.suite,
+            "swe-monkeys.fidelity": notes,
+        }
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.client.images.get(name)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def _run_and_commit(
+        self, image: str, script: str, target: str, labels: dict, testbed: Path | None
+    ) -> None:
+        # A bind Mount (host config only): docker-py's `volumes=` would also declare a VOLUME
+        # in the container's config, which `commit` then bakes into the image.
+        mounts = (
+            [docker.types.Mount(CA_IN_CONTAINER, HOST_CA, type="bind", read_only=True)]
+            if Path(HOST_CA).exists()
+            else []
+        )
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        if mounts:
+            env.update(
+                PIP_CERT=CA_IN_CONTAINER,
+                REQUESTS_CA_BUNDLE=CA_IN_CONTAINER,
+                SSL_CERT_FILE=CA_IN_CONTAINER,
+            )
+        container = self.client.containers.create(
+            image,
+            command=["sleep", "infinity"],
+            mounts=mounts,
+            labels={"swe-monkeys": "1"},
+            working_dir="/",
+        )
+        try:
+            container.start()
+            if testbed is not None:
+                container.put_archive("/", _tar(testbed, "testbed"))
+            exec_id = self.client.api.exec_create(
+                container.id, ["bash", "-c", script], environment=env
+            )["Id"]
+            out = CappedOutput(1 << 20)
+            deadline = time.monotonic() + self.timeout_s
+            for chunk in self.client.api.exec_start(exec_id, stream=True):
+                out.write(chunk)
+                if time.monotonic() > deadline:
+                    raise BuildFailed(f"build of {target} ran past {self.timeout_s:g} s")
+            code = self.client.api.exec_inspect(exec_id)["ExitCode"]
+            if code != 0:
+                raise BuildFailed(
+                    f"building {target} failed (exit {code}): {_last_error(out.text())}"
+                )
+            changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
+            container.commit(*target.split(":"), changes=changes + ['CMD ["/bin/bash"]'])
+        except docker.errors.APIError as exc:
+            raise BuildFailed(
+                f"docker failed building {target}: {exc.explanation or exc}"
+            ) from None
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass  # already being removed (e.g. by `harness clean`)
+
+
+def _tar(folder: Path, name: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(folder, arcname=name)
+    return buf.getvalue()
+
+
+def _last_error(log: str) -> str:
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip() and not ln.startswith("+")]
+    for ln in reversed(lines):
+        if "error" in ln.lower():
+            return ln[:200]
+    return lines[-1][:200] if lines else "no output"

@@ -1,0 +1,160 @@
+"""How to build a SWE-bench environment without conda or Docker Hub, as data: which Debian
+suite, which pip installs, which install commands. Pure; swebench's per-(repo, version) specs
+are the source of truth (through the adapter), rewritten only where conda has no equivalent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+
+from harness.types import Instance
+
+SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
+"""Debian releases a mirror serves, with their Python; the environments are built on these."""
+VENV = "/opt/testbed"
+
+
+def _version_key(v: str) -> tuple[int, int]:
+    major, minor = v.split(".")[:2]
+    return int(major), int(minor)
+
+
+def choose_suite(wanted: str, suites: dict[str, str] = SUITE_PYTHON) -> tuple[str, str, str]:
+    """(suite, python, note): the suite whose Python is the requested one, else the nearest
+    (ties go to the older); the note records a substitution."""
+    target = _version_key(wanted)
+    suite = min(
+        suites,
+        key=lambda s: (
+            abs(_version_key(suites[s])[1] - target[1])
+            + 100 * abs(_version_key(suites[s])[0] - target[0]),
+            _version_key(suites[s]),
+        ),
+    )
+    got = suites[suite]
+    note = "" if got == wanted else f"python {wanted} requested, {got} used ({suite})"
+    return suite, got, note
+
+
+class UnsupportedSpec(ValueError):
+    """The spec needs something no pip-only environment can give (conda environment.yml)."""
+
+
+@dataclass(frozen=True)
+class EnvRecipe:
+    """One environment image: per (repo, version), shared by that version's instances."""
+
+    repo: str
+    version: str
+    suite: str
+    python: str
+    pip_installs: tuple[tuple[str, ...], ...]
+    """Each a `pip install` argument list, run in order in the venv."""
+    requirements: str = ""
+    """A requirements file's text (from the repo at its environment setup commit)."""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    def script(self) -> str:
+        lines = [
+            "set -euxo pipefail",
+            f"python3 -m venv {VENV}",
+            # swebench's eval script sources this file; here it activates the venv
+            f"echo '. {VENV}/bin/activate' > /opt/miniconda3/bin/activate",
+            f". {VENV}/bin/activate",
+            # Debian's bundled pip/setuptools break on setup_requires repos; upgrade first.
+            "python -m pip install --upgrade pip setuptools wheel",
+        ]
+        if self.requirements:
+            lines += [
+                "cat > /tmp/requirements.txt <<'EOF_REQS'",
+                self.requirements,
+                "EOF_REQS",
+                "python -m pip install -r /tmp/requirements.txt",
+            ]
+        lines += [
+            "python -m pip install " + " ".join(_quote(a) for a in args)
+            for args in self.pip_installs
+        ]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class InstanceRecipe:
+    env: EnvRecipe
+    instance_id: str
+    base_commit: str
+    commands: tuple[str, ...] = field(default=())
+    """pre_install and install from the spec, run in /testbed with the venv active."""
+
+    @property
+    def key(self) -> str:
+        data = [self.env.key, self.instance_id, self.base_commit, *self.commands]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
+
+    def script(self) -> str:
+        return (
+            "\n".join(
+                [
+                    "set -euxo pipefail",
+                    f". {VENV}/bin/activate",
+                    "cd /testbed",
+                    *self.commands,
+                    "git config --global user.email setup@swe-monkeys",
+                    "git config --global user.name swe-monkeys",
+                    # like swebench's repo script: installing must not show up in a diff
+                    "git commit --allow-empty -qam swe-monkeys-setup",
+                ]
+            )
+            + "\n"
+        )
+
+
+def _quote(arg: str) -> str:
+    """Version specifiers like `pytest<8` must not become shell redirections."""
+    return shlex.quote(arg)
+
+
+def env_recipe(instance: Instance, specs: dict, requirements: str = "") -> EnvRecipe:
+    """From a swebench spec: conda package lists become pip installs (the conda names of
+    these repos are PyPI names too), a requirements file is installed as is, and an
+    environment.yml is refused."""
+    suite, python, note = choose_suite(str(specs.get("python", "3.9")))
+    notes = [note] if note else []
+    installs: list[tuple[str, ...]] = []
+    packages = specs.get("packages", "")
+    if packages == "environment.yml":
+        raise UnsupportedSpec(f"{instance.repo} {instance.version} needs a conda environment.yml")
+    if packages == "requirements.txt":
+        if not requirements:
+            raise UnsupportedSpec(
+                f"{instance.repo} {instance.version}: requirements file not found"
+            )
+    elif packages:
+        installs.append(tuple(p.strip("'\"") for p in packages.split()))
+        notes.append("conda packages installed with pip")
+    if specs.get("pip_packages"):
+        installs.append(tuple(specs["pip_packages"]))
+    return EnvRecipe(
+        instance.repo,
+        instance.version,
+        suite,
+        python,
+        tuple(installs),
+        requirements if packages == "requirements.txt" else "",
+        tuple(notes),
+    )
+
+
+def instance_recipe(
+    instance: Instance, specs: dict, env: EnvRecipe, repo_install: str | None = None
+) -> InstanceRecipe:
+    commands = [*specs.get("pre_install", []), *([repo_install] if repo_install else [])]
+    if specs.get("install"):
+        commands.append(specs["install"])
+    return InstanceRecipe(env, instance.instance_id, instance.base_commit, tuple(commands))
