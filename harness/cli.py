@@ -22,7 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Repeated sampling for SWE-bench: candidate patches verified by the repo's own tests.",
 )
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # long lines stay whole in logs
 
 Dataset = Annotated[
     str,

@@ -75,10 +75,13 @@ def test_a_failed_build_is_one_line_and_the_others_go_on(builder, instance, tmp_
     with pytest.raises(BuildFailed) as info:
         builder.build(bad)
     assert "\n" not in str(info.value) and "swe-monkeys-no-such-package" in str(info.value)
-    rows = [bad.to_row(), instance.to_row()]
-    data = tmp_path / "two.jsonl"
+    gone = dataclasses.replace(instance, instance_id="swe-monkeys__minicalc-gone",
+                               base_commit="f" * 40)
+    rows = [bad.to_row(), gone.to_row(), instance.to_row()]
+    data = tmp_path / "three.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = CliRunner().invoke(app, ["images", "build", "-d", str(data)])
     assert result.exit_code == 1
     assert "failed swe-monkeys__minicalc-bad" in result.output
-    assert f"ok {CALC}" in result.output and "1/2 built" in result.output
+    assert f"commit {'f' * 40} of swe-monkeys/minicalc is not in" in result.output
+    assert f"ok {CALC}" in result.output and "1/3 built" in result.output
