@@ -75,8 +75,9 @@ def test_a_failed_build_is_one_line_and_the_others_go_on(builder, instance, tmp_
     with pytest.raises(BuildFailed) as info:
         builder.build(bad)
     assert "\n" not in str(info.value) and "swe-monkeys-no-such-package" in str(info.value)
-    gone = dataclasses.replace(instance, instance_id="swe-monkeys__minicalc-gone",
-                               base_commit="f" * 40)
+    gone = dataclasses.replace(
+        instance, instance_id="swe-monkeys__minicalc-gone", base_commit="f" * 40
+    )
     rows = [bad.to_row(), gone.to_row(), instance.to_row()]
     data = tmp_path / "three.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
