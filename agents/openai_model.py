@@ -68,11 +68,15 @@ class OpenAICompatModel:
             )
 
     async def complete(
-        self, messages: list[dict[str, str]], sampling: SamplingConfig, k: int
+        self,
+        messages: list[dict],
+        sampling: SamplingConfig,
+        k: int,
+        tools: list[dict] | None = None,
     ) -> list[Completion]:
         self._bind_to_running_loop()
         messages = _merge_system(messages) if self.options.merge_system else messages
-        first = await self._request(messages, sampling, k, seed=sampling.seed)
+        first = await self._request(messages, sampling, k, sampling.seed, tools)
         missing = k - len(first)
         extra = (
             await asyncio.gather(
@@ -81,7 +85,8 @@ class OpenAICompatModel:
                         messages,
                         sampling,
                         1,
-                        seed=None if sampling.seed is None else sampling.seed + len(first) + i,
+                        None if sampling.seed is None else sampling.seed + len(first) + i,
+                        tools,
                     )
                     for i in range(missing)
                 )
@@ -91,16 +96,23 @@ class OpenAICompatModel:
         )
         return (first + [c for batch in extra for c in batch])[:k]
 
-    async def _request(self, messages, sampling: SamplingConfig, n: int, seed: int | None):
+    async def _request(
+        self,
+        messages,
+        sampling: SamplingConfig,
+        n: int,
+        seed: int | None,
+        tools: list[dict] | None = None,
+    ):
         async with self._slots:
             start = time.monotonic()
             try:
-                response = await self._with_retries(messages, sampling, n, seed)
+                response = await self._with_retries(messages, sampling, n, seed, tools)
             except Exception as exc:  # noqa: BLE001 - a failed request is a failed sample
                 return [Completion("", error=_describe(exc), latency_s=time.monotonic() - start)]
             return _split(response, time.monotonic() - start)
 
-    async def _with_retries(self, messages, sampling, n, seed):
+    async def _with_retries(self, messages, sampling, n, seed, tools=None):
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.options.retries),
             wait=wait_exponential(multiplier=self.options.backoff_s, max=30),
@@ -118,6 +130,7 @@ class OpenAICompatModel:
                     top_p=sampling.top_p,
                     max_tokens=sampling.max_tokens,
                     seed=seed,
+                    **({"tools": tools} if tools else {}),
                 )
         raise RetryError(None)  # pragma: no cover - reraise=True raises first
 
@@ -131,8 +144,23 @@ def _split(response, latency_s: float) -> list[Completion]:
     generated = _apportion(usage.completion_tokens if usage else 0, [len(t) for t in texts])
     exact = len(choices) == 1
     return [
-        Completion(text, choice.finish_reason, p, g, latency_s, exact)
+        Completion(
+            text,
+            choice.finish_reason,
+            p,
+            g,
+            latency_s,
+            exact,
+            tool_calls=_tool_calls(choice.message),
+        )
         for text, choice, p, g in zip(texts, choices, prompt, generated, strict=True)
+    ]
+
+
+def _tool_calls(message) -> list[dict]:
+    return [
+        {"id": call.id, "name": call.function.name, "arguments": call.function.arguments}
+        for call in (getattr(message, "tool_calls", None) or [])
     ]
 
 

@@ -24,6 +24,8 @@ class Reply:
     finish_reason: str = "stop"
     status: int = 200
     delay_s: float = 0.0
+    tool_calls: list[dict] | None = None
+    """[{"name": ..., "arguments": {...}}]: answered as OpenAI tool calls."""
 
 
 @dataclass
@@ -86,12 +88,27 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
+def _choice(index: int, reply: Reply) -> dict:
+    message: dict = {"role": "assistant", "content": reply.content or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": f"call_{index}_{n}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+            }
+            for n, call in enumerate(reply.tool_calls)
+        ]
+    finish = "tool_calls" if reply.tool_calls else reply.finish_reason
+    return {"index": index, "finish_reason": finish, "message": message}
+
+
 def _truncate(reply: Reply, max_tokens: int | None) -> Reply:
     """As a real server does: stop at max_tokens (a token is a word here) and say so."""
     if max_tokens is None or _words(reply.content) <= max_tokens:
         return reply
     kept = " ".join(reply.content.split()[:max_tokens])
-    return Reply(kept, "length", reply.status, reply.delay_s)
+    return Reply(kept, "length", reply.status, reply.delay_s, reply.tool_calls)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -134,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         limit = body.get("max_tokens")
         replies = [_truncate(r, limit) for r in replies]
-        prompt = sum(_words(m["content"]) for m in body.get("messages", []))
+        prompt = sum(_words(m.get("content") or "") for m in body.get("messages", []))
         self._send(
             200,
             {
@@ -142,14 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": self.script.model,
-                "choices": [
-                    {
-                        "index": i,
-                        "finish_reason": r.finish_reason,
-                        "message": {"role": "assistant", "content": r.content},
-                    }
-                    for i, r in enumerate(replies)
-                ],
+                "choices": [_choice(i, r) for i, r in enumerate(replies)],
                 "usage": {
                     "prompt_tokens": prompt,
                     "completion_tokens": sum(_words(r.content) for r in replies),

@@ -109,6 +109,36 @@ Progress = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option(help="No progress output.", rich_help_panel="Output")]
+AgentKind = Annotated[
+    str,
+    typer.Option(
+        "--agent",
+        help="agentless (one-shot edits) or agentic (multi-turn, in the container).",
+        rich_help_panel="Agent",
+    ),
+]
+MaxSteps = Annotated[
+    int, typer.Option(help="agentic: actions per trajectory.", rich_help_panel="Agent")
+]
+TrajectoryTokens = Annotated[
+    int, typer.Option(help="agentic: tokens per trajectory.", rich_help_panel="Agent")
+]
+TrajectorySeconds = Annotated[
+    float, typer.Option(help="agentic: wall time per trajectory.", rich_help_panel="Agent")
+]
+ObservationChars = Annotated[
+    int, typer.Option(help="agentic: characters kept per observation.", rich_help_panel="Agent")
+]
+CommandTimeout = Annotated[
+    float, typer.Option(help="agentic: seconds per shell command.", rich_help_panel="Agent")
+]
+ActionFormat = Annotated[
+    str,
+    typer.Option(
+        help="agentic: fenced (a fenced block per reply, any model) or tools (tool calls).",
+        rich_help_panel="Agent",
+    ),
+]
 
 DEFAULT = SandboxLimits()
 
@@ -350,6 +380,13 @@ def run(
     verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = 2,
     progress: Progress = 30.0,
     quiet: Quiet = False,
+    agent: AgentKind = "agentless",
+    max_steps: MaxSteps = 30,
+    trajectory_tokens: TrajectoryTokens = 200_000,
+    trajectory_seconds: TrajectorySeconds = 1800.0,
+    observation_chars: ObservationChars = 4000,
+    command_timeout: CommandTimeout = 60.0,
+    action_format: ActionFormat = "fenced",
     run_id: RunId = None,
     runs_dir: RunsDir = Path("runs"),
     network: Network = DEFAULT.network,
@@ -364,7 +401,6 @@ def run(
     image_source: ImageSource = "auto",
 ) -> None:
     """Sample candidate patches for one issue, verify each distinct one, print a table."""
-    from agents.agentless import AgentlessAgent, AgentlessOptions
     from harness import wiring
     from harness.eval import check_resumable
     from harness.run_issue import IssueRun
@@ -393,7 +429,7 @@ def run(
         "samples": samples,
         "model": model,
         "sampling": sampling.__dict__,
-        "agent": "agentless",
+        "agent": agent,
         "identity": {"instances": [issue], "samples": samples, "model": model},
     }
     pipe = wiring.build_pipeline(
@@ -415,11 +451,64 @@ def run(
         pipe, [instance], samples, sampling, limits, model, 1, verify_workers, verify_patches
     )
     with wiring.model_backend(spec) as backend:
-        evaluation.agent = AgentlessAgent(
-            backend, AgentlessOptions(drop_test_edits=not keep_test_edits)
+        evaluation.agent = _make_agent(
+            agent,
+            backend,
+            pipe,
+            limits,
+            not keep_test_edits,
+            max_steps,
+            trajectory_tokens,
+            trajectory_seconds,
+            observation_chars,
+            command_timeout,
+            action_format,
         )
         _run_with_progress(evaluation, state, pipe, progress, quiet)
     _print_issue_run(IssueRun.from_store(pipe.store, issue))
+
+
+def _make_agent(
+    kind,
+    backend,
+    pipe,
+    limits,
+    drop_tests,
+    max_steps,
+    trajectory_tokens,
+    trajectory_seconds,
+    observation_chars,
+    command_timeout,
+    action_format,
+):
+    if kind == "agentless":
+        from agents.agentless import AgentlessAgent, AgentlessOptions
+
+        return AgentlessAgent(backend, AgentlessOptions(drop_test_edits=drop_tests))
+    if kind == "agentic":
+        from agents.agentic import AgenticAgent, AgenticOptions
+
+        if action_format not in ("fenced", "tools"):
+            raise UserError(f"--action-format {action_format}: use fenced or tools")
+
+        def open_session(instance, label):
+            # the instance's own image, with the verifier's isolation and the run's label
+            return pipe.sandbox.open(pipe.verifier.image_for(instance), limits, pipe.store.run_id)
+
+        return AgenticAgent(
+            backend,
+            open_session,
+            AgenticOptions(
+                max_steps,
+                trajectory_tokens,
+                trajectory_seconds,
+                observation_chars,
+                command_timeout,
+                drop_tests,
+                action_format=action_format,
+            ),
+        )
+    raise UserError(f"--agent {kind}: use agentless or agentic")
 
 
 def _evaluation(
@@ -547,6 +636,13 @@ def eval_command(
     ),
     progress: Progress = 30.0,
     quiet: Quiet = False,
+    agent: AgentKind = "agentless",
+    max_steps: MaxSteps = 30,
+    trajectory_tokens: TrajectoryTokens = 200_000,
+    trajectory_seconds: TrajectorySeconds = 1800.0,
+    observation_chars: ObservationChars = 4000,
+    command_timeout: CommandTimeout = 60.0,
+    action_format: ActionFormat = "fenced",
     price_input: Annotated[
         float, typer.Option(help="USD per million prompt tokens.", rich_help_panel="Cost")
     ] = 0.0,
@@ -576,7 +672,6 @@ def eval_command(
     summarise coverage versus samples and cost. Resumable with --resume."""
     from dataclasses import asdict
 
-    from agents.agentless import AgentlessAgent
     from harness import __version__, wiring
     from harness.cost import PriceTable
     from harness.eval import check_resumable
@@ -596,7 +691,7 @@ def eval_command(
         "samples": samples,
         "model": model,
         "sampling": asdict(sampling),
-        "agent": "agentless",
+        "agent": agent,
         "network": limits.network,
         "predictions": str(predictions) if predictions else None,
         "harness_version": __version__,
@@ -642,7 +737,19 @@ def eval_command(
             max_model_len,
         )
         with wiring.model_backend(spec) as backend:
-            evaluation.agent = AgentlessAgent(backend)
+            evaluation.agent = _make_agent(
+                agent,
+                backend,
+                pipe,
+                limits,
+                True,
+                max_steps,
+                trajectory_tokens,
+                trajectory_seconds,
+                observation_chars,
+                command_timeout,
+                action_format,
+            )
             _run_with_progress(evaluation, state, pipe, progress, quiet)
     summary = summarize(pipe.store)
     pipe.store.write_json("summary.json", summary)
@@ -684,6 +791,34 @@ def report(
     console.print(
         f"report: {out / 'report.md'}; plots: " + ", ".join(str(p) for p in result["plots"])
     )
+
+
+@app.command(rich_help_panel="Runs")
+def show(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    instance: Annotated[str, typer.Argument(help="The instance id.")],
+    sample: Annotated[int, typer.Argument(help="The sample index.")],
+) -> None:
+    """A trajectory of the agentic agent as a readable transcript."""
+    from rich.markup import escape
+
+    from harness.store import RunStore
+
+    data = RunStore(run).trajectory(instance, sample)
+    if data is None:
+        raise UserError(
+            f"no trajectory {instance} #{sample} in {run} (only agentic runs keep them)"
+        )
+    prompt = sum(s["prompt_tokens"] for s in data["steps"])
+    completion = sum(s["completion_tokens"] for s in data["steps"])
+    console.print(
+        f"[bold]{instance} #{sample}[/]: {len(data['steps'])} steps, "
+        f"{data['seconds']:.1f} s, {prompt} + {completion} tokens, "
+        f"ended: {data['exit_reason']}"
+    )
+    for message in data["messages"][1:]:
+        role = {"assistant": "[bold cyan]model[/]", "user": "[bold]env[/]"}[message["role"]]
+        console.print(f"\n{role}\n{escape(message['content'])}")
 
 
 @app.command(rich_help_panel="Runs")

@@ -176,7 +176,9 @@ class Evaluation:
         resumed issue asks for the same samples an uninterrupted run would have."""
         seed = None if self.sampling.seed is None else self.sampling.seed + missing[0]
         with tempfile.TemporaryDirectory(prefix="swem-eval-", ignore_cleanup_errors=True) as tmp:
-            worktree = await asyncio.to_thread(self.checkout, instance, Path(tmp) / "repo")
+            worktree = Path(tmp) / "repo"
+            if getattr(self.agent, "needs_worktree", True):
+                await asyncio.to_thread(self.checkout, instance, worktree)
             generation = await self.agent.generate(
                 instance, worktree, len(missing), replace(self.sampling, seed=seed)
             )
@@ -186,6 +188,10 @@ class Evaluation:
             replace(c, sample_index=index)
             for c, index in zip(generation.candidates, missing, strict=True)
         ]
+        for data, index in zip(generation.trajectories, missing, strict=False):
+            self.store.write_trajectory(
+                instance.instance_id, index, {**data, "sample_index": index}
+            )
         for c in candidates:
             self.store.append_candidate(c)
         self.on_event("generated", {"instance_id": instance.instance_id, "candidates": candidates})

@@ -16,7 +16,11 @@ class ModelBackend(Protocol):
     model_name: str
 
     async def complete(
-        self, messages: list[dict[str, str]], sampling: SamplingConfig, k: int
+        self,
+        messages: list[dict],
+        sampling: SamplingConfig,
+        k: int,
+        tools: list[dict] | None = None,
     ) -> list[Completion]:
         """Exactly k completions. A sample that failed after retries is a Completion with its
         `error` set, never an exception, so one bad request costs one sample, not the run."""

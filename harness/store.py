@@ -52,6 +52,16 @@ class RunStore:
     def append_candidate(self, candidate: Candidate) -> None:
         self._append("candidates.jsonl", candidate.to_dict())
 
+    def write_trajectory(self, instance_id: str, sample_index: int, data: dict) -> Path:
+        path = self.run_dir / "trajectories" / instance_id / f"{sample_index}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1))
+        return path
+
+    def trajectory(self, instance_id: str, sample_index: int) -> dict | None:
+        path = self.run_dir / "trajectories" / instance_id / f"{sample_index}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
     def append_timing(self, record: dict[str, Any]) -> None:
         self._append("timing.jsonl", record)
 

@@ -180,6 +180,8 @@ class Completion:
     """False when completion tokens of an n>1 request were apportioned by text length."""
     error: str | None = None
     """Why no answer came (after retries); the text is then empty."""
+    tool_calls: list[dict] = field(default_factory=list)
+    """Tool calls the model made: {"id", "name", "arguments" (JSON text)}."""
 
 
 @dataclass
@@ -217,6 +219,8 @@ class Generation:
     candidates: list[Candidate]
     overhead: list[Completion] = field(default_factory=list)
     context_files: tuple[str, ...] = ()
+    trajectories: list[dict] = field(default_factory=list)
+    """Multi-turn agents: one transcript per candidate, in the same order."""
 
     @property
     def tokens(self) -> tuple[int, int]:
