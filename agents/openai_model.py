@@ -188,3 +188,19 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return f"cannot reach the model server: {exc}"
     return f"{type(exc).__name__}: {exc}"[:300]
+
+
+class BalancedModel:
+    """Several servers of one model: each call goes to the next server in turn."""
+
+    def __init__(self, models: list[OpenAICompatModel]) -> None:
+        self.models = models
+        self.model_name = models[0].model_name
+        self._turn = 0
+
+    async def complete(
+        self, messages, sampling: SamplingConfig, k: int, tools: list[dict] | None = None
+    ) -> list[Completion]:
+        model = self.models[self._turn % len(self.models)]
+        self._turn += 1
+        return await model.complete(messages, sampling, k, tools)

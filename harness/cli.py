@@ -512,7 +512,16 @@ def _make_agent(
 
 
 def _evaluation(
-    pipe, instances, samples, sampling, limits, model, gen_concurrency, verify_workers, verify=True
+    pipe,
+    instances,
+    samples,
+    sampling,
+    limits,
+    model,
+    gen_concurrency,
+    verify_workers,
+    verify=True,
+    verify_fn=None,
 ):
     """The pipeline behind run and eval, reporting into a RunState."""
     from harness import wiring
@@ -529,7 +538,7 @@ def _evaluation(
         sampling,
         None,
         lambda inst, dest: wiring.repo_cache_for(inst).checkout(inst.repo, inst.base_commit, dest),
-        pipe.verifier.verify if verify else None,
+        (verify_fn or pipe.verifier.verify) if verify else None,
         pipe.image_name,
         limits.network,
         VerdictCache(wiring.cache_dir() / "verdicts"),
@@ -631,6 +640,17 @@ def eval_command(
         ),
     ] = None,
     gen_concurrency: Annotated[int, typer.Option(help="Issues generating at once.")] = 2,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (containers here) or ray (verification as Ray tasks on Docker nodes).",
+            rich_help_panel="Cluster",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str,
+        typer.Option(help="The Ray cluster to use with --executor ray.", rich_help_panel="Cluster"),
+    ] = "auto",
     verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = max(
         1, (os.cpu_count() or 2) // 2
     ),
@@ -717,11 +737,37 @@ def eval_command(
     )
     if resume and (removed := pipe.sandbox.cleanup(run_id)):
         console.print(f"removed {removed} container(s) left by the interrupted run")
-    for instance in chosen:  # a missing image fails now, not after hours of generation
-        pipe.verifier.image_for(instance)
+    verify_fn = None
+    if executor == "ray":
+        from harness.executors import RayVerify, VerifierSpec
+
+        spec = VerifierSpec(
+            run_id,
+            limits.to_dict(),
+            image_namespace,
+            image_tag,
+            pull,
+            image_source,
+            str(wiring.cache_dir()),
+            os.environ.get("SWEM_REPO_SOURCE"),
+        )
+        verify_fn = RayVerify(ray_address, spec, pipe.store)
+    elif executor != "local":
+        raise UserError(f"--executor {executor}: use local or ray")
+    else:
+        for instance in chosen:  # a missing image fails now, not after hours of generation
+            pipe.verifier.image_for(instance)
     console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {model}")
     evaluation, state = _evaluation(
-        pipe, chosen, samples, sampling, limits, model, gen_concurrency, verify_workers
+        pipe,
+        chosen,
+        samples,
+        sampling,
+        limits,
+        model,
+        gen_concurrency,
+        verify_workers,
+        verify_fn=verify_fn,
     )
     if predictions:
         imported = wiring.candidates_from_predictions(predictions, chosen)
@@ -751,6 +797,7 @@ def eval_command(
                 action_format,
             )
             _run_with_progress(evaluation, state, pipe, progress, quiet)
+    pipe.sandbox.cleanup(run_id)  # orphans of workers killed mid-task (retried elsewhere)
     summary = summarize(pipe.store)
     pipe.store.write_json("summary.json", summary)
     _print_summary(summary)
@@ -791,6 +838,22 @@ def report(
     console.print(
         f"report: {out / 'report.md'}; plots: " + ", ".join(str(p) for p in result["plots"])
     )
+
+
+@app.command(rich_help_panel="Generation")
+def nightly(
+    config: Annotated[Path, typer.Argument(help="The nightly configuration (TOML).")],
+    date: Annotated[str | None, typer.Option(help="The night (YYYY-MM-DD); default today.")] = None,
+) -> None:
+    """One dated eval per model, then a trend report against earlier nights. Exit status 1
+    when coverage dropped by more than the noise between nights. Run it from cron or Slurm."""
+    from harness.nightly import run_nightly
+
+    trends, out = run_nightly(config, date)
+    for model, t in trends.items():
+        console.print(f"{model}: {t['message']}")
+    console.print(f"trend: {out / 'trend.md'}")
+    raise typer.Exit(1 if any(t["regression"] for t in trends.values()) else 0)
 
 
 @app.command(rich_help_panel="Runs")

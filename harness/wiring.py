@@ -186,6 +186,18 @@ def model_backend(options: ModelSpec) -> Iterator:
         )
         with vllm_server(vllm) as server:
             yield client(server.base_url, server.model_name)
+    elif "," in spec:  # several servers of one model: requests balanced across them
+        from agents.openai_model import BalancedModel
+
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if not all(p.startswith(("http://", "https://")) for p in parts):
+            raise UserError(f"--model {spec}: several servers must all be http(s) URLs")
+        yield BalancedModel(
+            [
+                client(url.rstrip("/"), model or _served_model(url))
+                for url, _, model in (p.partition("#") for p in parts)
+            ]
+        )
     elif spec.startswith(("http://", "https://")):
         url, _, model = spec.partition("#")
         yield client(url.rstrip("/"), model or _served_model(url))

@@ -1,0 +1,119 @@
+"""Where verification runs. Both executors are a `verify(instance, patch) -> Verdict` callable
+that the Evaluation calls from its pool of threads:
+
+- local (the default): the verifier itself, containers on this machine;
+- ray: each call is a Ray task that needs the custom resource `docker` (give it to the nodes
+  that have a Docker engine), so it is scheduled where containers can run. A task whose
+  worker or node dies is retried by Ray (`max_retries`), so a loss costs only the tasks in
+  flight. The verdict and its logs come back to the driver, into its one run directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.config import SandboxLimits
+from harness.errors import UserError
+from harness.store import RunStore
+from harness.types import Instance, Verdict
+
+ARTIFACTS = ("patch.diff", "eval.sh", "apply.log", "test_output.txt")
+DOCKER_RESOURCE = "docker"
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    """What a remote node needs to build the same verifier as the driver."""
+
+    run_id: str
+    limits: dict
+    image_namespace: str = "swebench"
+    image_tag: str = "latest"
+    pull: bool = True
+    image_source: str = "auto"
+    cache_dir: str | None = None
+    repo_source: str | None = None
+
+
+def remote_verify(spec: dict, row: dict, patch: str) -> dict:
+    """Runs on a Ray worker: verify, and return the verdict with its log files."""
+    from harness import wiring
+
+    if spec.get("cache_dir"):
+        os.environ["SWEM_CACHE"] = spec["cache_dir"]
+    if spec.get("repo_source"):
+        os.environ["SWEM_REPO_SOURCE"] = spec["repo_source"]
+    with tempfile.TemporaryDirectory(prefix="swem-ray-") as tmp:
+        pipe = wiring.build_pipeline(
+            spec["run_id"],
+            Path(tmp),
+            SandboxLimits(**spec["limits"]),
+            spec["image_namespace"],
+            spec["image_tag"],
+            spec["pull"],
+            image_source=spec["image_source"],
+        )
+        verdict = pipe.verifier.verify(Instance.from_row(row), patch)
+        verdict.versions["worker"] = f"{socket.gethostname()}:{os.getpid()}"  # provenance
+        folder = Path(verdict.log_path).parent if verdict.log_path else None
+        files = {
+            name: (folder / name).read_text(errors="replace")
+            for name in ARTIFACTS
+            if folder and (folder / name).exists()
+        }
+    return {"verdict": verdict.to_dict(), "files": files}
+
+
+class RayVerify:
+    """The verify callable that sends each verification to the cluster."""
+
+    def __init__(
+        self, address: str, spec: VerifierSpec, store: RunStore, max_retries: int = 5
+    ) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install -e '.[ray]'") from None
+        try:
+            ray.init(
+                address=address,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+                logging_level="ERROR",
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure to connect reads the same
+            raise UserError(
+                f"cannot connect to the Ray cluster at {address} ({exc}): start it "
+                "with `ray start --head` or fix --ray-address"
+            ) from None
+        if not ray.cluster_resources().get(DOCKER_RESOURCE):
+            raise UserError(
+                f"no node of the Ray cluster at {address} offers the resource "
+                f"'{DOCKER_RESOURCE}': start Docker nodes with "
+                f"`ray start ... --resources '{{\"{DOCKER_RESOURCE}\": N}}'`"
+            )
+        self.ray = ray
+        self.spec = asdict(spec)
+        self.store = store
+        self.task = ray.remote(resources={DOCKER_RESOURCE: 1}, max_retries=max_retries, num_cpus=0)(
+            remote_verify
+        )
+
+    def __call__(self, instance: Instance, patch: str) -> Verdict:
+        result = self.ray.get(self.task.remote(self.spec, instance.to_row(), patch))
+        verdict = Verdict.from_dict(result["verdict"])
+        key = (
+            verdict.patch_sha
+            if verdict.network == "none"
+            else f"{verdict.patch_sha[:16]}-{verdict.network}"
+        )
+        folder = self.store.artifact_dir(instance.instance_id, key)
+        for name, text in result["files"].items():
+            (folder / name).write_text(text)
+        if "test_output.txt" in result["files"]:
+            verdict.log_path = str(folder / "test_output.txt")
+        return verdict

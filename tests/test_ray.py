@@ -1,0 +1,142 @@
+"""The Ray executor on a real local cluster (a head and a Docker worker node, on loopback):
+results identical to a local run, and a worker killed mid-task costs only a retry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.scripted_server import Reply, ScriptedServer
+from harness.cli import app
+from tests.conftest import containers_of, spawn_harness
+from tests.test_eval import comparable, eval_args, lines, responder
+
+RAY = str(Path(sys.executable).parent / "ray")
+SLOW_FIX = (
+    '### inventory/report.py\n<<<<<<< SEARCH\n"""A valued stock report."""\n=======\n'
+    '"""A valued stock report."""\nimport time\n\ntime.sleep(4)\n>>>>>>> REPLACE\n'
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    pytest.importorskip("ray")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    port = free_port()
+    common = ["--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    subprocess.run([RAY, "stop", "--force"], capture_output=True)
+    subprocess.run(
+        [
+            RAY,
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "0",
+            "--include-dashboard=false",
+            *common,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            RAY,
+            "start",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--num-cpus",
+            "2",
+            "--resources",
+            '{"docker": 2}',
+            *common,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    yield f"127.0.0.1:{port}"
+    import ray
+
+    ray.shutdown()
+    subprocess.run([RAY, "stop", "--force"], capture_output=True)
+
+
+def with_slow_patch(base):
+    def respond(body):
+        text = body["messages"][-1]["content"]
+        if "Stock values" in text and "Which of these files" not in text:
+            return [Reply(SLOW_FIX) for _ in range(body["n"])]
+        return base(body)
+
+    return respond
+
+
+def fresh_cache(monkeypatch, tmp_path, name):
+    monkeypatch.setenv("SWEM_CACHE", str(tmp_path / f"cache-{name}"))
+
+
+def test_eval_on_ray_matches_a_local_run(ray_cluster, docker_engine, tmp_path, monkeypatch):
+    with ScriptedServer([], responder=responder()) as server:
+        fresh_cache(monkeypatch, tmp_path, "ray")
+        on_ray = CliRunner().invoke(
+            app,
+            eval_args(
+                server, tmp_path, "ray", 4, "--executor", "ray", "--ray-address", ray_cluster
+            ),
+        )
+        assert on_ray.exit_code == 0, on_ray.output
+        fresh_cache(monkeypatch, tmp_path, "local")
+        local = CliRunner().invoke(app, eval_args(server, tmp_path, "local", 4))
+        assert local.exit_code == 0, local.output
+    assert comparable(tmp_path / "ray") == comparable(tmp_path / "local")
+    workers = {v["versions"]["worker"] for v in lines(tmp_path / "ray" / "verdicts.jsonl")}
+    assert workers and all(not w.endswith(f":{os.getpid()}") for w in workers)
+    assert (tmp_path / "ray" / "artifacts").is_dir()
+    log = json.loads((tmp_path / "ray" / "verdicts.jsonl").read_text().splitlines()[0])["log_path"]
+    assert Path(log).read_text().count(">>>>> Start Test Output")
+
+
+def test_a_killed_worker_costs_only_a_retry(ray_cluster, docker_engine, tmp_path, monkeypatch):
+    with ScriptedServer([], responder=with_slow_patch(responder())) as server:
+        fresh_cache(monkeypatch, tmp_path, "ref")
+        reference = CliRunner().invoke(app, eval_args(server, tmp_path, "ref", 2))
+        assert reference.exit_code == 0, reference.output
+        fresh_cache(monkeypatch, tmp_path, "kill")
+        proc = spawn_harness(
+            *eval_args(
+                server, tmp_path, "kill", 2, "--executor", "ray", "--ray-address", ray_cluster
+            )
+        )
+        deadline, killed = time.monotonic() + 180, None
+        while killed is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            found = subprocess.run(
+                ["pgrep", "-f", "ray::remote_verify"], capture_output=True, text=True
+            ).stdout.split()
+            if found and len(lines(tmp_path / "kill" / "candidates.jsonl")) == 6:
+                time.sleep(1)  # inside the slow test suite by now
+                killed = int(found[0])
+                os.kill(killed, signal.SIGKILL)
+            time.sleep(0.05)
+        output, _ = proc.communicate(timeout=240)
+    assert proc.returncode == 0, output
+    killed_run, reference_run = comparable(tmp_path / "kill"), comparable(tmp_path / "ref")
+    assert killed_run == reference_run
+    assert killed_run[2] == len(set(killed_run[1]))  # every patch verified once, none twice
+    assert containers_of(docker_engine, "kill") == []
