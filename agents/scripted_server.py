@@ -167,3 +167,22 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             },
         )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m agents.scripted_server --port P --reply TEXT [--model NAME]`: a server that
+    always answers TEXT (a stand-in model server for tests of server orchestration)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--reply", default="ok")
+    parser.add_argument("--model", default="scripted")
+    args = parser.parse_args(argv)
+    script = ScriptedServer([Rule("", [Reply(args.reply)], repeat_last=True)], model=args.model)
+    handler = type("Handler", (_Handler,), {"script": script})
+    ThreadingHTTPServer(("127.0.0.1", args.port), handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

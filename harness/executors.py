@@ -84,6 +84,7 @@ class RayVerify:
                 ignore_reinit_error=True,
                 log_to_driver=False,
                 logging_level="ERROR",
+                **_driver_address(address),
             )
         except Exception as exc:  # noqa: BLE001 - any failure to connect reads the same
             raise UserError(
@@ -117,3 +118,10 @@ class RayVerify:
         if "test_output.txt" in result["files"]:
             verdict.log_path = str(folder / "test_output.txt")
         return verdict
+
+
+def _driver_address(address: str) -> dict:
+    """A cluster on loopback keeps the driver on loopback too (Ray would otherwise announce
+    the machine's own interface address)."""
+    loopback = address.startswith(("127.", "localhost"))
+    return {"_node_ip_address": "127.0.0.1"} if loopback else {}
