@@ -79,7 +79,8 @@ class RunState:
 
     def verified(self, verdict: Verdict, from_container: bool = True) -> None:
         with self._lock:
-            self.running -= 1 if from_container else 0
+            if from_container:  # a cached verdict never started one
+                self.running -= 1
             issue = self.issues.setdefault(verdict.instance_id, IssueState())
             issue.verified.add(verdict.patch_sha)
             self.statuses[verdict.status.value] += 1

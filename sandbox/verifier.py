@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Callable
@@ -92,7 +93,7 @@ class Verifier:
         except Exception as exc:  # noqa: BLE001 - one patch's failure must not stop a run
             verdict.status, verdict.reason = VerdictStatus.ERROR, f"{type(exc).__name__}: {exc}"
         verdict.durations["total_s"] = round(time.monotonic() - start, 3)
-        (out / "verdict.json").write_text(_json(verdict))
+        (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
         return verdict
 
     def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
@@ -144,9 +145,3 @@ def _first_error(output: str) -> str:
         ):
             return f"patch did not apply: {line.strip()[:200]}"
     return "patch did not apply"
-
-
-def _json(verdict: Verdict) -> str:
-    import json
-
-    return json.dumps(verdict.to_dict(), indent=2, sort_keys=True)

@@ -14,22 +14,15 @@ from agents.scripted_server import Reply, ScriptedServer
 from harness.cli import app
 from harness.types import SamplingConfig
 from tests.conftest import TEST_LIMITS, containers_of
+from tests.test_generation import GOOD_EDIT
 
 CALC = "swe-monkeys__minicalc-1"
-FIX = """I will make the division check for zero.
-
-```replace
-minicalc/evaluator.py
-<<<<<<< SEARCH
-    if op == "/":
-        return left / right
-=======
-    if op == "/":
-        if right == 0:
-            raise EvaluationError("division by zero")
-        return left / right
->>>>>>> REPLACE
-```"""
+# The same fix as the one-shot tests use, sent as a `replace` action.
+FIX = (
+    "I will make the division check for zero.\n\n```replace\n"
+    + GOOD_EDIT.split("\n\n", 1)[1]
+    + "```"
+)
 SOLVE = [
     'Let me find the evaluator.\n\n```bash\ngrep -n "def apply" -A10 minicalc/evaluator.py\n```',
     "```view\nminicalc/evaluator.py:10-20\n```",
@@ -37,6 +30,10 @@ SOLVE = [
     "```bash\ncd /testbed && python3 -c \"from minicalc import evaluate; evaluate('1/0')\"\n```",
     "The fix works.\n\n```submit\n```",
 ]
+
+
+def agentic_run(*args: str):
+    return CliRunner().invoke(app, ["run", *args])
 
 
 def by_step(script: list[str]):
@@ -60,24 +57,20 @@ def test_parse_action():
 
 def test_agentic_run_resolves_and_show_prints_the_transcript(docker_engine, tmp_path):
     with ScriptedServer([], responder=by_step(SOLVE)) as server:
-        result = CliRunner().invoke(
-            app,
-            [
-                "run",
-                "--agent",
-                "agentic",
-                "--issue",
-                CALC,
-                "-k",
-                "2",
-                "--model",
-                f"{server.base_url}#scripted",
-                "--runs-dir",
-                str(tmp_path),
-                "--run-id",
-                "a",
-                "--no-pull",
-            ],
+        result = agentic_run(
+            "--agent",
+            "agentic",
+            "--issue",
+            CALC,
+            "-k",
+            "2",
+            "--model",
+            f"{server.base_url}#scripted",
+            "--runs-dir",
+            str(tmp_path),
+            "--run-id",
+            "a",
+            "--no-pull",
         )
     assert result.exit_code == 0, result.output
     assert "2 samples, 2 valid, 1 unique patches, 2 resolving" in result.output
@@ -127,26 +120,22 @@ def by_step_tools(script):
 
 def test_tool_call_trajectories_resolve(docker_engine, tmp_path):
     with ScriptedServer([], responder=by_step_tools(TOOL_SOLVE)) as server:
-        result = CliRunner().invoke(
-            app,
-            [
-                "run",
-                "--agent",
-                "agentic",
-                "--action-format",
-                "tools",
-                "--issue",
-                CALC,
-                "-k",
-                "1",
-                "--model",
-                f"{server.base_url}#scripted",
-                "--runs-dir",
-                str(tmp_path),
-                "--run-id",
-                "tools",
-                "--no-pull",
-            ],
+        result = agentic_run(
+            "--agent",
+            "agentic",
+            "--action-format",
+            "tools",
+            "--issue",
+            CALC,
+            "-k",
+            "1",
+            "--model",
+            f"{server.base_url}#scripted",
+            "--runs-dir",
+            str(tmp_path),
+            "--run-id",
+            "tools",
+            "--no-pull",
         )
         last = server.requests[-1]["messages"]
     assert result.exit_code == 0, result.output
@@ -204,26 +193,22 @@ def test_runaway_trajectories_end_within_budgets(
 
 @pytest.mark.slow
 def test_agentic_run_with_the_embedded_model_completes(docker_engine, tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "run",
-            "--agent",
-            "agentic",
-            "--issue",
-            CALC,
-            "-k",
-            "3",
-            "--max-steps",
-            "2",
-            "--max-tokens",
-            "48",
-            "--runs-dir",
-            str(tmp_path),
-            "--run-id",
-            "emb",
-            "--no-pull",
-        ],
+    result = agentic_run(
+        "--agent",
+        "agentic",
+        "--issue",
+        CALC,
+        "-k",
+        "3",
+        "--max-steps",
+        "2",
+        "--max-tokens",
+        "48",
+        "--runs-dir",
+        str(tmp_path),
+        "--run-id",
+        "emb",
+        "--no-pull",
     )
     assert result.exit_code == 0, result.output
     assert "3 samples" in result.output
