@@ -108,9 +108,11 @@ class OpenAICompatModel:
             start = time.monotonic()
             try:
                 response = await self._with_retries(messages, sampling, n, seed, tools)
-            except Exception as exc:  # noqa: BLE001 - a failed request is a failed sample
-                return [Completion("", error=_describe(exc), latency_s=time.monotonic() - start)]
-            return _split(response, time.monotonic() - start)
+                return _split(response, time.monotonic() - start)
+            except Exception as exc:  # noqa: BLE001 - a failed request fails its n samples
+                error = _describe(exc)
+                latency = time.monotonic() - start
+                return [Completion("", error=error, latency_s=latency) for _ in range(n)]
 
     async def _with_retries(self, messages, sampling, n, seed, tools=None):
         retrying = AsyncRetrying(
@@ -187,6 +189,9 @@ def _describe(exc: Exception) -> str:
         return f"HTTP {exc.status_code}: {str(exc.message)[:200]}"
     if isinstance(exc, openai.APIConnectionError):
         return f"cannot reach the model server: {exc}"
+    if isinstance(exc, AttributeError | TypeError | KeyError | ValueError):
+        # A 200 whose body is not a chat completion (a proxy's error page, a wrong route).
+        return f"malformed response from the server ({type(exc).__name__}: {exc})"[:300]
     return f"{type(exc).__name__}: {exc}"[:300]
 
 

@@ -71,7 +71,9 @@ def normalise(patch: str, drop_tests: bool = True) -> NormalPatch:
     body = "".join(str(pf) for pf in kept)
     body = body if body.endswith("\n") else body + "\n"
     return NormalPatch(
-        body, hashlib.sha256(body.encode()).hexdigest(), tuple(pf.path for pf in kept)
+        body,
+        hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest(),
+        tuple(pf.path for pf in kept),
     )
 
 

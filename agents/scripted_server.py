@@ -26,6 +26,9 @@ class Reply:
     delay_s: float = 0.0
     tool_calls: list[dict] | None = None
     """[{"name": ..., "arguments": {...}}]: answered as OpenAI tool calls."""
+    raw_body: dict | None = None
+    """Sent as the whole 200 response instead of a chat completion: a server (or a proxy in
+    front of it) that answers with the wrong shape."""
 
 
 @dataclass
@@ -108,7 +111,7 @@ def _truncate(reply: Reply, max_tokens: int | None) -> Reply:
     if max_tokens is None or _words(reply.content) <= max_tokens:
         return reply
     kept = " ".join(reply.content.split()[:max_tokens])
-    return Reply(kept, "length", reply.status, reply.delay_s, reply.tool_calls)
+    return Reply(kept, "length", reply.status, reply.delay_s, reply.tool_calls, reply.raw_body)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -148,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(max(r.delay_s for r in replies))
         if replies[0].status != 200:
             self._send(replies[0].status, {"error": {"message": replies[0].content or "scripted"}})
+            return
+        if replies[0].raw_body is not None:
+            self._send(200, replies[0].raw_body)
             return
         limit = body.get("max_tokens")
         replies = [_truncate(r, limit) for r in replies]

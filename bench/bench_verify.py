@@ -66,8 +66,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="swem-bench-") as tmp:
-        env = {**os.environ, "SWEM_CACHE": str(Path(tmp) / "cache")}
+        env = {
+            **os.environ,
+            "SWEM_CACHE": str(Path(tmp) / "cache"),
+            "SWEM_VERDICT_CACHE": str(Path(tmp) / "verdicts"),
+        }
         os.environ["SWEM_CACHE"] = env["SWEM_CACHE"]
+        os.environ["SWEM_VERDICT_CACHE"] = env["SWEM_VERDICT_CACHE"]
         instances = wiring.load("mini")
         rows = predictions(instances)
         preds = Path(tmp) / "preds.jsonl"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.config import SandboxLimits
@@ -47,18 +50,30 @@ Network = Annotated[
 Memory = Annotated[
     str, typer.Option(help="Memory limit, swap included.", rich_help_panel="Isolation")
 ]
-Pids = Annotated[int, typer.Option(help="Most processes at once.", rich_help_panel="Isolation")]
-Cpus = Annotated[float, typer.Option(help="CPU quota in cores.", rich_help_panel="Isolation")]
+Pids = Annotated[
+    int, typer.Option(min=8, help="Most processes at once.", rich_help_panel="Isolation")
+]
+Cpus = Annotated[
+    float,
+    typer.Option(
+        min=0.01,
+        max=float(os.cpu_count() or 1),
+        help="CPU quota in cores.",
+        rich_help_panel="Isolation",
+    ),
+]
 Timeout = Annotated[
     float,
     typer.Option(
         "--timeout",
+        min=1.0,
         help="Seconds the tests may run before the container is killed.",
         rich_help_panel="Isolation",
     ),
 ]
 LogCap = Annotated[
-    int, typer.Option(help="Captured output per command, MiB.", rich_help_panel="Isolation")
+    int,
+    typer.Option(min=1, help="Captured output per command, MiB.", rich_help_panel="Isolation"),
 ]
 Namespace = Annotated[
     str,
@@ -88,24 +103,67 @@ ModelOpt = Annotated[
         rich_help_panel="Model",
     ),
 ]
-Temperature = Annotated[float, typer.Option(rich_help_panel="Model")]
-TopP = Annotated[float, typer.Option(rich_help_panel="Model")]
-MaxTokens = Annotated[int, typer.Option(rich_help_panel="Model")]
+Temperature = Annotated[float, typer.Option(min=0.0, max=2.0, rich_help_panel="Model")]
+TopP = Annotated[float, typer.Option(min=0.01, max=1.0, rich_help_panel="Model")]
+MaxTokens = Annotated[int, typer.Option(min=1, rich_help_panel="Model")]
 Concurrency = Annotated[
-    int, typer.Option(help="Requests in flight at once.", rich_help_panel="Model")
+    int, typer.Option(min=1, help="Requests in flight at once.", rich_help_panel="Model")
 ]
 RequestTimeout = Annotated[
-    float, typer.Option(help="Seconds per request before it is retried.", rich_help_panel="Model")
+    float,
+    typer.Option(
+        min=1.0, help="Seconds per request before it is retried.", rich_help_panel="Model"
+    ),
 ]
-Retries = Annotated[int, typer.Option(help="Attempts per request.", rich_help_panel="Model")]
-TensorParallel = Annotated[int, typer.Option(rich_help_panel="vLLM")]
-GpuMemory = Annotated[float, typer.Option(rich_help_panel="vLLM")]
-MaxModelLen = Annotated[int | None, typer.Option(rich_help_panel="vLLM")]
+Retries = Annotated[int, typer.Option(min=1, help="Attempts per request.", rich_help_panel="Model")]
+TensorParallel = Annotated[int, typer.Option(min=1, rich_help_panel="vLLM")]
+GpuMemory = Annotated[float, typer.Option(min=0.05, max=1.0, rich_help_panel="vLLM")]
+MaxModelLen = Annotated[int | None, typer.Option(min=1, rich_help_panel="vLLM")]
 Progress = Annotated[
     float,
     typer.Option(
+        min=0.1,
         help="Seconds between progress lines when stdout is not a terminal.",
         rich_help_panel="Output",
+    ),
+]
+InfraRetries = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=20,
+        help="Retries of a sample the model server never answered or a verification the "
+        "sandbox never finished (backoff, then x3 each time).",
+        rich_help_panel="Reliability",
+    ),
+]
+InfraBackoff = Annotated[
+    float,
+    typer.Option(
+        min=0.0, help="Seconds before the first such retry.", rich_help_panel="Reliability"
+    ),
+]
+UseCache = Annotated[
+    bool,
+    typer.Option(
+        "--cache/--no-cache",
+        help="Reuse verdicts of earlier runs (same patch, image, limits, eval script).",
+        rich_help_panel="Reliability",
+    ),
+]
+RefreshCache = Annotated[
+    bool,
+    typer.Option(
+        help="Verify again instead of reading the cache, and overwrite it.",
+        rich_help_panel="Reliability",
+    ),
+]
+CacheDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--verdict-cache",
+        help="Verdict cache folder (default $SWEM_VERDICT_CACHE or ~/.cache/swe-monkeys-verdicts).",
+        rich_help_panel="Reliability",
     ),
 ]
 Quiet = Annotated[bool, typer.Option(help="No progress output.", rich_help_panel="Output")]
@@ -118,19 +176,24 @@ AgentKind = Annotated[
     ),
 ]
 MaxSteps = Annotated[
-    int, typer.Option(help="agentic: actions per trajectory.", rich_help_panel="Agent")
+    int, typer.Option(min=1, help="agentic: actions per trajectory.", rich_help_panel="Agent")
 ]
 TrajectoryTokens = Annotated[
-    int, typer.Option(help="agentic: tokens per trajectory.", rich_help_panel="Agent")
+    int, typer.Option(min=1, help="agentic: tokens per trajectory.", rich_help_panel="Agent")
 ]
 TrajectorySeconds = Annotated[
-    float, typer.Option(help="agentic: wall time per trajectory.", rich_help_panel="Agent")
+    float,
+    typer.Option(min=1.0, help="agentic: wall time per trajectory.", rich_help_panel="Agent"),
 ]
 ObservationChars = Annotated[
-    int, typer.Option(help="agentic: characters kept per observation.", rich_help_panel="Agent")
+    int,
+    typer.Option(
+        min=100, help="agentic: characters kept per observation.", rich_help_panel="Agent"
+    ),
 ]
 CommandTimeout = Annotated[
-    float, typer.Option(help="agentic: seconds per shell command.", rich_help_panel="Agent")
+    float,
+    typer.Option(min=1.0, help="agentic: seconds per shell command.", rich_help_panel="Agent"),
 ]
 ActionFormat = Annotated[
     str,
@@ -143,9 +206,20 @@ ActionFormat = Annotated[
 DEFAULT = SandboxLimits()
 
 
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+MIN_MEMORY = 64 * 2**20
+
+
 def _limits(network: str, memory: str, pids: int, cpus: float, timeout: float, log_cap: int):
     if network not in ("none", "bridge"):
         raise UserError(f"--network {network}: use none or bridge")
+    match = _MEMORY.match(memory.strip())
+    if not match:
+        raise UserError(f"--memory {memory}: use a size such as 512m or 4g")
+    size = float(match[1]) * _UNITS[match[2].lower()]
+    if size < MIN_MEMORY:
+        raise UserError(f"--memory {memory}: at least 64m, or the tests cannot start")
     return SandboxLimits(
         network=network,
         memory=memory,
@@ -204,12 +278,17 @@ def verify(
         pull,
         image_source=image_source,
     )
-    verdict = pipe.verifier.verify(target, text)
-    pipe.store.append_verdict(verdict)
+    try:
+        verdict = pipe.verifier.verify(target, text)
+        pipe.store.append_verdict(verdict)
+    finally:
+        pipe.store.unlock()
     if as_json:
         import json
 
-        print(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
+        data = {**verdict.to_dict(), "run_dir": str(pipe.store.run_dir.resolve())}
+        data["log_path"] = pipe.store.relative(verdict.log_path)  # paths are the run's own
+        print(json.dumps(data, indent=2, sort_keys=True))
     else:
         _print_verdict(verdict)
     raise typer.Exit(0 if verdict.resolved else 1)
@@ -226,18 +305,18 @@ def _print_verdict(verdict) -> None:
     ):
         for test, status in tests.items():
             style = "green" if status in ("PASSED", "XFAIL") else "red"
-            table.add_row(kind, test, f"[{style}]{status}[/]")
+            table.add_row(kind, escape(test), f"[{style}]{escape(status)}[/]")
     if table.row_count:
         console.print(table)
     style = _verdict_style(verdict.status.value)
     console.print(
         f"verdict: [bold {style}]{verdict.status.value}[/]"
-        + (f"  ({verdict.reason})" if verdict.reason else "")
+        + (f"  ({escape(verdict.reason)})" if verdict.reason else "")
     )
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in verdict.durations.items())
-    console.print(f"image {verdict.image}  network {verdict.network}  {timing}")
-    if verdict.log_path:
-        console.print(f"log: {verdict.log_path}")
+    console.print(f"image {escape(verdict.image)}  network {verdict.network}  {timing}")
+    if verdict.artifacts:
+        console.print(f"evidence: {escape(verdict.artifacts)} (in the run directory)")
 
 
 @app.command(rich_help_panel="Verification")
@@ -251,7 +330,7 @@ def validate(
         ),
     ] = None,
     split: Split = "test",
-    workers: Annotated[int, typer.Option(help="Instances verified at once.")] = max(
+    workers: Annotated[int, typer.Option(min=1, help="Instances verified at once.")] = max(
         1, (os.cpu_count() or 2) // 2
     ),
     network_check: Annotated[
@@ -302,7 +381,7 @@ def validate(
             pipe.store.append_verdict(verdict)
         mark = "[green]ok[/]" if result.ok else "[red]PROBLEM[/]"
         console.print(
-            f"  {mark} {result.instance_id}" + (f"  {result.note}" if result.note else "")
+            f"  {mark} {result.instance_id}" + (f"  {escape(result.note)}" if result.note else "")
         )
 
     try:
@@ -313,6 +392,8 @@ def validate(
         removed = pipe.sandbox.cleanup(pipe.store.run_id)
         console.print(f"interrupted: removed {removed} container(s)")
         raise
+    finally:
+        pipe.store.unlock()
     _print_validation(results)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
@@ -328,7 +409,7 @@ def _print_validation(results) -> None:
         secs = sum(
             v.durations.get("total_s", 0) for v in (r.gold, r.empty, r.gold_with_network) if v
         )
-        table.add_row(r.instance_id, *cells, r.note, f"{secs:.0f}s")
+        table.add_row(r.instance_id, *cells, escape(r.note), f"{secs:.0f}s")
     console.print(table)
     groups = {
         "gold patch fails": [
@@ -377,7 +458,7 @@ def run(
     verify_patches: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify candidates in Docker.")
     ] = True,
-    verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = 2,
+    verify_workers: Annotated[int, typer.Option(min=1, help="Containers at once.")] = 2,
     progress: Progress = 30.0,
     quiet: Quiet = False,
     agent: AgentKind = "agentless",
@@ -399,12 +480,19 @@ def run(
     image_tag: Tag = "latest",
     pull: Pull = True,
     image_source: ImageSource = "auto",
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+    infra_retries: InfraRetries = 3,
+    infra_backoff: InfraBackoff = 5.0,
+    cache: UseCache = True,
+    refresh_cache: RefreshCache = False,
+    verdict_cache: CacheDir = None,
 ) -> None:
-    """Sample candidate patches for one issue, verify each distinct one, print a table."""
+    """Sample candidate patches for one issue, verify each distinct one, print a table.
+
+    Exit status: 0 done, 2 a usage or setup error, 3 samples or verifications still missing
+    (the model server or the sandbox failed; --resume continues)."""
     from harness import wiring
-    from harness.eval import check_resumable
     from harness.run_issue import IssueRun
-    from harness.store import RunStore
     from harness.types import SamplingConfig
 
     limits = _limits(network, memory, pids, cpus, timeout, log_cap)
@@ -421,7 +509,8 @@ def run(
         max_model_len,
     )
     run_id = run_id or wiring.new_run_id("run")
-    check_resumable(RunStore(runs_dir / run_id), {}, resume=False)
+    identity = {"instances": [issue], "samples": samples, "model": model}
+    store = _open_run(runs_dir / run_id, identity, resume)
     manifest = {
         "command": "run",
         "dataset": dataset,
@@ -430,42 +519,70 @@ def run(
         "model": model,
         "sampling": sampling.__dict__,
         "agent": agent,
-        "identity": {"instances": [issue], "samples": samples, "model": model},
+        "identity": identity,
     }
-    pipe = wiring.build_pipeline(
-        run_id,
-        runs_dir,
-        limits,
-        image_namespace,
-        image_tag,
-        pull,
-        manifest,
-        image_source=image_source,
-    )
-    if verify_patches:
-        pipe.verifier.image_for(instance)
-    console.print(
-        f"{issue}: sampling {samples} candidate(s) from {model}; run {pipe.store.run_dir}"
-    )
-    evaluation, state = _evaluation(
-        pipe, [instance], samples, sampling, limits, model, 1, verify_workers, verify_patches
-    )
-    with wiring.model_backend(spec) as backend:
-        evaluation.agent = _make_agent(
-            agent,
-            backend,
-            pipe,
+    with store.writer():
+        pipe = wiring.build_pipeline(
+            run_id,
+            runs_dir,
             limits,
-            not keep_test_edits,
-            max_steps,
-            trajectory_tokens,
-            trajectory_seconds,
-            observation_chars,
-            command_timeout,
-            action_format,
+            image_namespace,
+            image_tag,
+            pull,
+            manifest,
+            image_source=image_source,
+            store=store,
         )
-        _run_with_progress(evaluation, state, pipe, progress, quiet)
+        if resume and (removed := pipe.sandbox.cleanup(run_id)):
+            console.print(f"removed {removed} container(s) left by the interrupted run")
+        if verify_patches:
+            pipe.verifier.image_for(instance)
+        console.print(
+            f"{issue}: sampling {samples} candidate(s) from {model}; run {pipe.store.run_dir}"
+        )
+        reliability = Reliability(infra_retries, infra_backoff, cache, refresh_cache, verdict_cache)
+        evaluation, state = _evaluation(
+            pipe,
+            [instance],
+            samples,
+            sampling,
+            model,
+            1,
+            verify_workers,
+            reliability,
+            verify_patches,
+        )
+        _run_issue(
+            evaluation,
+            state,
+            pipe,
+            spec,
+            progress,
+            quiet,
+            lambda backend: _make_agent(
+                agent,
+                backend,
+                pipe,
+                limits,
+                not keep_test_edits,
+                max_steps,
+                trajectory_tokens,
+                trajectory_seconds,
+                observation_chars,
+                command_timeout,
+                action_format,
+            ),
+        )
     _print_issue_run(IssueRun.from_store(pipe.store, issue))
+    _exit_if_incomplete(pipe.store, verified=verify_patches)
+
+
+def _run_issue(evaluation, state, pipe, spec, progress, quiet, make_agent) -> None:
+    from harness import wiring
+
+    with wiring.model_backend(spec) as backend:
+        evaluation.agent = make_agent(backend)
+        _run_with_progress(evaluation, state, pipe, progress, quiet)
 
 
 def _make_agent(
@@ -511,21 +628,61 @@ def _make_agent(
     raise UserError(f"--agent {kind}: use agentless or agentic")
 
 
+@dataclass(frozen=True)
+class Reliability:
+    """How a run treats infrastructure failures and the verdict cache (run and eval)."""
+
+    infra_retries: int = 3
+    infra_backoff_s: float = 5.0
+    cache: bool = True
+    refresh_cache: bool = False
+    cache_dir: Path | None = None
+
+    def verdict_cache(self):
+        from harness.verdict_cache import VerdictCache, default_root
+
+        if not self.cache:
+            return None
+        return VerdictCache(self.cache_dir or default_root(), read=not self.refresh_cache)
+
+
+def _open_run(run_dir: Path, identity: dict, resume: bool):
+    """The run's store, checked against --resume; damaged records are quarantined on resume
+    (each bad line is reported and its work redone)."""
+    from harness.eval import check_resumable
+    from harness.store import RunStore
+
+    store = RunStore(run_dir)
+    store.lock()  # held until the command's `with store.writer()` ends
+    try:
+        check_resumable(store, identity, resume)
+        if resume:
+            for name, line, why in store.quarantine():
+                console.print(
+                    f"[yellow]quarantined[/] {run_dir / name}:{line} ({escape(why)}): "
+                    f"moved to {run_dir / 'quarantine' / name}; its work is redone"
+                )
+    except BaseException:
+        store.unlock()
+        raise
+    return store
+
+
 def _evaluation(
     pipe,
     instances,
     samples,
     sampling,
-    limits,
     model,
     gen_concurrency,
     verify_workers,
+    reliability: Reliability,
     verify=True,
     verify_fn=None,
 ):
     """The pipeline behind run and eval, reporting into a RunState."""
     from harness import wiring
-    from harness.eval import Evaluation, VerdictCache
+    from harness.eval import Evaluation, RetryPolicy
     from harness.progress import RunState, apply_event
 
     state = RunState.from_store(pipe.store)
@@ -539,15 +696,24 @@ def _evaluation(
         None,
         lambda inst, dest: wiring.repo_cache_for(inst).checkout(inst.repo, inst.base_commit, dest),
         (verify_fn or pipe.verifier.verify) if verify else None,
-        pipe.image_name,
-        limits.network,
-        VerdictCache(wiring.cache_dir() / "verdicts"),
+        pipe.verdict_key,
+        reliability.verdict_cache(),
         gen_concurrency,
         verify_workers,
         lambda kind, data: apply_event(state, kind, data),
         lambda: pipe.sandbox.cleanup(pipe.store.run_id),
+        RetryPolicy(reliability.infra_retries + 1, reliability.infra_backoff_s),
     )
     return evaluation, state
+
+
+def _resume_command(run_id: str) -> str:
+    """The command that continues this run: the same arguments, plus --resume and --run-id."""
+    args = sys.argv[1:]
+    again = " ".join(args) + ("" if "--resume" in args else " --resume")
+    if "--run-id" not in args:
+        again += f" --run-id {run_id}"
+    return f"harness {again}"
 
 
 def _run_with_progress(
@@ -560,16 +726,38 @@ def _run_with_progress(
         with Reporter(state, console, "quiet" if quiet else "auto", progress):
             evaluation.run(imported)
     except KeyboardInterrupt:
-        again = " ".join(sys.argv[1:])
-        again += "" if "--resume" in sys.argv else " --resume"
-        hint = (
-            f"harness {again}"
-            if "--run-id" in sys.argv
-            else f"harness {again} --run-id {pipe.store.run_id}"
-        )
         console.print("interrupted: containers removed and records flushed. Continue with:")
-        console.print(f"  {hint}", soft_wrap=True)
+        console.print(f"  {_resume_command(pipe.store.run_id)}", soft_wrap=True, markup=False)
         raise
+
+
+def _exit_if_incomplete(store, summary: dict | None = None, verified: bool = True) -> None:
+    """A run with samples or verifications missing did not do its job: one line, exit 3.
+    (With --no-verify, unverified patches are what was asked for.)"""
+    from harness.summary import summarize
+
+    summary = summary or summarize(store)
+    missing = dict(summary.get("missing", {}))
+    if not verified:
+        missing["samples"] = missing.get("samples", 0) - missing.get("unfinished_verifications", 0)
+        missing["unfinished_verifications"] = 0
+    if not missing.get("samples"):
+        return
+    parts = [
+        f"{missing[key]} {label}"
+        for key, label in (
+            ("unanswered", "unanswered by the model server"),
+            ("unfinished_verifications", "with unfinished verifications"),
+            ("not_generated", "not generated"),
+        )
+        if missing.get(key)
+    ]
+    print(
+        f"incomplete: {missing['samples']} sample(s) missing ({', '.join(parts)}); "
+        f"they count in no metric. Continue with: {_resume_command(store.run_id)}",
+        file=sys.stderr,
+    )
+    raise typer.Exit(3)
 
 
 def _print_issue_run(result) -> None:
@@ -594,7 +782,7 @@ def _print_issue_run(result) -> None:
             str(c.prompt_tokens),
             str(c.completion_tokens),
             f"{c.latency_s:.1f}",
-            note[:90],
+            escape(note[:90]),
         )
     console.print(table)
     prompt, completion = result.generation.tokens
@@ -609,7 +797,16 @@ def _print_issue_run(result) -> None:
 @app.command("eval", rich_help_panel="Generation")
 def eval_command(
     dataset: Dataset,
-    samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Samples per issue.")] = 10,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            "--samples",
+            "-k",
+            min=1,
+            help="Samples per issue (default 10; with --predictions, the first k per issue, "
+            "default: as many as the file has).",
+        ),
+    ] = None,
     instances: Annotated[
         list[str] | None,
         typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
@@ -633,13 +830,13 @@ def eval_command(
     gpu_memory_utilization: GpuMemory = 0.9,
     max_model_len: MaxModelLen = None,
     predictions: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Verify a SWE-bench predictions file (one or many patches per issue) instead "
-            "of generating."
+            help="Verify a SWE-bench predictions file (one or many patches per issue), or "
+            "'gold', instead of generating.",
         ),
     ] = None,
-    gen_concurrency: Annotated[int, typer.Option(help="Issues generating at once.")] = 2,
+    gen_concurrency: Annotated[int, typer.Option(min=1, help="Issues generating at once.")] = 2,
     executor: Annotated[
         str,
         typer.Option(
@@ -651,7 +848,7 @@ def eval_command(
         str,
         typer.Option(help="The Ray cluster to use with --executor ray.", rich_help_panel="Cluster"),
     ] = "auto",
-    verify_workers: Annotated[int, typer.Option(help="Containers at once.")] = max(
+    verify_workers: Annotated[int, typer.Option(min=1, help="Containers at once.")] = max(
         1, (os.cpu_count() or 2) // 2
     ),
     progress: Progress = 30.0,
@@ -664,16 +861,19 @@ def eval_command(
     command_timeout: CommandTimeout = 60.0,
     action_format: ActionFormat = "fenced",
     price_input: Annotated[
-        float, typer.Option(help="USD per million prompt tokens.", rich_help_panel="Cost")
+        float, typer.Option(min=0.0, help="USD per million prompt tokens.", rich_help_panel="Cost")
     ] = 0.0,
     price_output: Annotated[
-        float, typer.Option(help="USD per million completion tokens.", rich_help_panel="Cost")
+        float,
+        typer.Option(min=0.0, help="USD per million completion tokens.", rich_help_panel="Cost"),
     ] = 0.0,
     gpu_hour_usd: Annotated[
         float,
-        typer.Option(help="USD per GPU-hour of generation wall time.", rich_help_panel="Cost"),
+        typer.Option(
+            min=0.0, help="USD per GPU-hour of generation wall time.", rich_help_panel="Cost"
+        ),
     ] = 0.0,
-    gpus: Annotated[int, typer.Option(rich_help_panel="Cost")] = 1,
+    gpus: Annotated[int, typer.Option(min=1, rich_help_panel="Cost")] = 1,
     run_id: Annotated[str | None, typer.Option(help="Run directory name (default: new).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
     runs_dir: RunsDir = Path("runs"),
@@ -687,21 +887,32 @@ def eval_command(
     image_tag: Tag = "latest",
     pull: Pull = True,
     image_source: ImageSource = "auto",
+    infra_retries: InfraRetries = 3,
+    infra_backoff: InfraBackoff = 5.0,
+    cache: UseCache = True,
+    refresh_cache: RefreshCache = False,
+    verdict_cache: CacheDir = None,
 ) -> None:
     """Sample k candidates for every selected issue, verify each distinct patch once, and
-    summarise coverage versus samples and cost. Resumable with --resume."""
+    summarise coverage versus samples and cost. Resumable with --resume.
+
+    Exit status: 0 done, 2 a usage or setup error, 3 samples or verifications still missing
+    (the model server or the sandbox failed; --resume continues)."""
     from dataclasses import asdict
 
     from harness import __version__, wiring
     from harness.cost import PriceTable
-    from harness.eval import check_resumable
-    from harness.store import RunStore
     from harness.summary import summarize
     from harness.types import SamplingConfig
 
     limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor {executor}: use local or ray")
     patterns = [p for item in instances or [] for p in item.split(",") if p]
     chosen = wiring.load(dataset, split, patterns or None)
+    imported = _import_predictions(predictions, dataset, split, chosen, samples)
+    samples = imported.k if imported else (samples or 10)
+    label = imported.model if imported else model
     sampling = SamplingConfig(temperature, top_p, max_tokens, seed)
     run_id = run_id or wiring.new_run_id("eval")
     identity = {
@@ -709,15 +920,16 @@ def eval_command(
         "split": split,
         "instances": [i.instance_id for i in chosen],
         "samples": samples,
-        "model": model,
+        "model": label,
         "sampling": asdict(sampling),
         "agent": agent,
         "network": limits.network,
-        "predictions": str(predictions) if predictions else None,
+        "predictions": predictions,
         "harness_version": __version__,
         "swebench_version": _swebench_version(),
     }
-    existing = check_resumable(RunStore(runs_dir / run_id), identity, resume)
+    store = _open_run(runs_dir / run_id, identity, resume)
+    existing = store.manifest() if resume else None
     price = PriceTable(price_input, price_output, gpu_hour_usd, gpus)
     manifest = {
         "command": "eval",
@@ -725,82 +937,128 @@ def eval_command(
         "price": price.to_dict(),
         **({"created_at": existing["created_at"]} if existing else {}),
     }
-    pipe = wiring.build_pipeline(
-        run_id,
-        runs_dir,
-        limits,
-        image_namespace,
-        image_tag,
-        pull,
-        manifest,
-        image_source=image_source,
-    )
-    if resume and (removed := pipe.sandbox.cleanup(run_id)):
-        console.print(f"removed {removed} container(s) left by the interrupted run")
-    verify_fn = None
-    if executor == "ray":
-        from harness.executors import RayVerify, VerifierSpec
-
-        spec = VerifierSpec(
+    with store.writer():
+        pipe = wiring.build_pipeline(
             run_id,
-            limits.to_dict(),
+            runs_dir,
+            limits,
+            image_namespace,
+            image_tag,
+            pull,
+            manifest,
+            image_source=image_source,
+            store=store,
+        )
+        if resume and (removed := pipe.sandbox.cleanup(run_id)):
+            console.print(f"removed {removed} container(s) left by the interrupted run")
+        verify_fn = _remote_verify(
+            pipe,
+            chosen,
+            executor,
+            ray_address,
+            limits,
             image_namespace,
             image_tag,
             pull,
             image_source,
-            str(wiring.cache_dir()),
-            os.environ.get("SWEM_REPO_SOURCE"),
         )
-        verify_fn = RayVerify(ray_address, spec, pipe.store)
-    elif executor != "local":
-        raise UserError(f"--executor {executor}: use local or ray")
-    else:
-        for instance in chosen:  # a missing image fails now, not after hours of generation
-            pipe.verifier.image_for(instance)
-    console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {model}")
-    evaluation, state = _evaluation(
-        pipe,
-        chosen,
-        samples,
-        sampling,
-        limits,
-        model,
-        gen_concurrency,
-        verify_workers,
-        verify_fn=verify_fn,
-    )
-    if predictions:
-        imported = wiring.candidates_from_predictions(predictions, chosen)
-        _run_with_progress(evaluation, state, pipe, progress, quiet, imported)
-    else:
-        spec = wiring.ModelSpec(
-            model,
-            concurrency,
-            request_timeout,
-            retries,
-            tensor_parallel_size,
-            gpu_memory_utilization,
-            max_model_len,
+        console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {label}")
+        reliability = Reliability(infra_retries, infra_backoff, cache, refresh_cache, verdict_cache)
+        evaluation, state = _evaluation(
+            pipe,
+            chosen,
+            samples,
+            sampling,
+            label,
+            gen_concurrency,
+            verify_workers,
+            reliability,
+            verify_fn=verify_fn,
         )
-        with wiring.model_backend(spec) as backend:
-            evaluation.agent = _make_agent(
-                agent,
-                backend,
-                pipe,
-                limits,
-                True,
-                max_steps,
-                trajectory_tokens,
-                trajectory_seconds,
-                observation_chars,
-                command_timeout,
-                action_format,
+        if imported:
+            _run_with_progress(evaluation, state, pipe, progress, quiet, imported.candidates)
+        else:
+            spec = wiring.ModelSpec(
+                model,
+                concurrency,
+                request_timeout,
+                retries,
+                tensor_parallel_size,
+                gpu_memory_utilization,
+                max_model_len,
             )
-            _run_with_progress(evaluation, state, pipe, progress, quiet)
-    pipe.sandbox.cleanup(run_id)  # orphans of workers killed mid-task (retried elsewhere)
-    summary = summarize(pipe.store)
-    pipe.store.write_json("summary.json", summary)
+            _run_issue(
+                evaluation,
+                state,
+                pipe,
+                spec,
+                progress,
+                quiet,
+                lambda backend: _make_agent(
+                    agent,
+                    backend,
+                    pipe,
+                    limits,
+                    True,
+                    max_steps,
+                    trajectory_tokens,
+                    trajectory_seconds,
+                    observation_chars,
+                    command_timeout,
+                    action_format,
+                ),
+            )
+        pipe.sandbox.cleanup(run_id)  # orphans of workers killed mid-task (retried elsewhere)
+        summary = summarize(pipe.store)
+        pipe.store.write_json("summary.json", summary)
     _print_summary(summary)
+    _exit_if_incomplete(pipe.store, summary)
+
+
+def _import_predictions(source, dataset, split, chosen, k):
+    """--predictions as candidates (None without it), with the official harness's checks."""
+    from harness import wiring
+    from harness.predictions import load_predictions
+
+    if source is None:
+        return None
+    every = {i.instance_id for i in wiring.load(dataset, split)}
+    imported = load_predictions(source, chosen, every, k)
+    if imported.without:
+        shown = ", ".join(imported.without[:5]) + (", ..." if len(imported.without) > 5 else "")
+        console.print(
+            f"[yellow]warning[/]: {len(imported.without)} selected issue(s) have no prediction "
+            f"and count as unresolved: {shown}"
+        )
+    if imported.dropped:
+        console.print(
+            f"{imported.dropped} prediction(s) past the first {imported.k} per issue left out"
+        )
+    return imported
+
+
+def _remote_verify(pipe, chosen, executor, ray_address, limits, namespace, tag, pull, source):
+    """The Ray verify callable for --executor ray; locally, None (after checking that every
+    instance has its image now, not after hours of generation)."""
+    from harness import wiring
+
+    if executor == "local":
+        for instance in chosen:
+            pipe.verifier.image_for(instance)
+        return None
+    from harness.executors import RayVerify, VerifierSpec
+
+    spec = VerifierSpec(
+        pipe.store.run_id,
+        limits.to_dict(),
+        namespace,
+        tag,
+        pull,
+        source,
+        str(wiring.cache_dir()),
+        os.environ.get("SWEM_REPO_SOURCE"),
+    )
+    return RayVerify(ray_address, spec, pipe.store)
 
 
 def _swebench_version() -> str:
@@ -905,6 +1163,7 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
     table = Table(title=f"runs in {runs_dir}")
     for col in (
         "run",
+        "state",
         "command",
         "created",
         "dataset",
@@ -923,11 +1182,15 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
     for d in sorted(dirs, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True):
         store = RunStore(d)
         manifest = store.manifest()
-        summary = summarize(store) if (d / "candidates.jsonl").exists() else {"n_issues": 0}
+        try:
+            summary = summarize(store) if (d / "candidates.jsonl").exists() else {"n_issues": 0}
+        except UserError:  # damaged records: `status` names the line
+            summary = {"n_issues": 0, "damaged": True}
         cov = summary.get("coverage_at", {})
         n = summary.get("samples_per_issue", 0)
         table.add_row(
             d.name,
+            _run_state(store, summary),
             manifest.get("command", "?"),
             manifest.get("created_at", "")[:16],
             str(manifest.get("identity", {}).get("dataset") or manifest.get("dataset", "")),
@@ -938,6 +1201,14 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
             f"${summary['cost']['dollars']:.2f}" if "cost" in summary else "-",
         )
     console.print(table)
+
+
+def _run_state(store, summary: dict) -> str:
+    if store.holder():
+        return "running"
+    if summary.get("damaged"):
+        return "damaged"
+    return "done" if summary.get("complete") else "incomplete"
 
 
 images_app = typer.Typer(
@@ -1028,12 +1299,29 @@ def images_prune(
 
 
 @app.command(rich_help_panel="Maintenance")
-def clean(run_id: Annotated[str | None, typer.Option(help="Only this run's containers.")] = None):
-    """Remove containers the harness left behind (after a crash or kill -9)."""
+def clean(
+    run_id: Annotated[
+        str | None, typer.Option(help="This run's containers, whether its owner lives or not.")
+    ] = None,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every swe-monkeys container, live runs' included.")
+    ] = False,
+):
+    """Remove containers that runs left behind (after a crash or kill -9). Without --run-id or
+    --all, only those whose owning process is known to be dead: live runs are never touched."""
     from sandbox.docker_sandbox import DockerSandbox
 
-    removed = DockerSandbox().cleanup(run_id)
-    console.print(f"removed {removed} container(s)")
+    sandbox = DockerSandbox()
+    if run_id or everything:
+        removed = sandbox.cleanup(run_id)
+        console.print(f"removed {removed} container(s)")
+        return
+    total = sandbox.cleanup(None, orphans_only=True)
+    kept = len(sandbox.client.containers.list(all=True, filters={"label": "swe-monkeys"}))
+    console.print(
+        f"removed {total} container(s) of dead runs"
+        + (f"; kept {kept} of live runs or other hosts (--all removes them)" if kept else "")
+    )
 
 
 def _terminate(signum, frame):
@@ -1041,10 +1329,21 @@ def _terminate(signum, frame):
 
 
 def main() -> None:
-    """Console entry point: a UserError is one line on stderr and exit status 2."""
+    """Console entry point: a UserError or a bad option is one line on stderr and exit 2."""
+    # Typer may vendor its own click: take the usage-error class from typer itself.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()
+        code = app(standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except usage_error as exc:
+        message = " ".join(exc.format_message().split())
+        if message:  # empty: no command given, and the help has been shown
+            where = exc.ctx.command_path if exc.ctx else "harness"
+            print(f"error: {message} (see `{where} --help`)", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

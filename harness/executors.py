@@ -59,7 +59,7 @@ def remote_verify(spec: dict, row: dict, patch: str) -> dict:
         )
         verdict = pipe.verifier.verify(Instance.from_row(row), patch)
         verdict.versions["worker"] = f"{socket.gethostname()}:{os.getpid()}"  # provenance
-        folder = Path(verdict.log_path).parent if verdict.log_path else None
+        folder = pipe.store.run_dir / verdict.artifacts if verdict.artifacts else None
         files = {
             name: (folder / name).read_text(errors="replace")
             for name in ARTIFACTS
@@ -115,8 +115,9 @@ class RayVerify:
         folder = self.store.artifact_dir(instance.instance_id, key)
         for name, text in result["files"].items():
             (folder / name).write_text(text)
+        verdict.artifacts = self.store.relative(folder)
         if "test_output.txt" in result["files"]:
-            verdict.log_path = str(folder / "test_output.txt")
+            verdict.log_path = self.store.relative(folder / "test_output.txt")
         return verdict
 
 

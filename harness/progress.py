@@ -10,6 +10,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -24,15 +25,25 @@ WARNINGS_KEPT = 5
 
 @dataclass
 class IssueState:
-    shas: Counter = field(default_factory=Counter)
-    samples: int = 0
+    sample_shas: dict = field(default_factory=dict)
+    """sample index -> sha (None for an invalid answer), for samples the model answered."""
+    missing: set = field(default_factory=set)
+    """Indices the model server failed (asked again later)."""
     resolving: set = field(default_factory=set)
     verified: set = field(default_factory=set)
     generating: bool = False
 
     @property
+    def samples(self) -> int:
+        return len(self.sample_shas)
+
+    @property
+    def shas(self) -> Counter:
+        return Counter(s for s in self.sample_shas.values() if s)
+
+    @property
     def c(self) -> int:
-        return sum(n for sha, n in self.shas.items() if sha in self.resolving)
+        return sum(1 for s in self.sample_shas.values() if s in self.resolving)
 
 
 class RunState:
@@ -42,6 +53,9 @@ class RunState:
         self.run_id, self.samples, self.model = run_id, samples, model
         self.issues = {iid: IssueState() for iid in issues}
         self.started = time.monotonic()
+        self.session_started = time.monotonic()
+        self.session_samples = 0
+        self.session_verified = 0
         self.tokens = 0
         self.server_errors = 0
         self.queued: set[tuple[str, str]] = set()
@@ -59,15 +73,19 @@ class RunState:
     def generated(self, candidates: list[Candidate]) -> None:
         with self._lock:
             for c in candidates:
-                issue = self.issues[c.instance_id]
+                issue = self.issues.setdefault(c.instance_id, IssueState())
                 issue.generating = False
-                issue.samples += 1
                 self.tokens += c.prompt_tokens + c.completion_tokens
-                if c.patch_sha:
-                    issue.shas[c.patch_sha] += 1
-                elif c.reason and c.reason.startswith("model error"):
+                if c.missing:
+                    issue.missing.add(c.sample_index)
+                    issue.sample_shas.pop(c.sample_index, None)
                     self.server_errors += 1
                     self.warnings.append(f"{c.instance_id} #{c.sample_index}: {c.reason}")
+                    continue
+                issue.missing.discard(c.sample_index)
+                if c.sample_index not in issue.sample_shas:
+                    self.session_samples += 1
+                issue.sample_shas[c.sample_index] = c.patch_sha
 
     def queued_patch(self, iid: str, sha: str) -> None:
         with self._lock:
@@ -77,10 +95,16 @@ class RunState:
         with self._lock:
             self.running += 1
 
+    def verify_failed(self) -> None:
+        """A verification the sandbox did not finish; it is retried (its container is gone)."""
+        with self._lock:
+            self.running -= 1
+
     def verified(self, verdict: Verdict, from_container: bool = True) -> None:
         with self._lock:
             if from_container:  # a cached verdict never started one
                 self.running -= 1
+                self.session_verified += 1
             issue = self.issues.setdefault(verdict.instance_id, IssueState())
             issue.verified.add(verdict.patch_sha)
             self.statuses[verdict.status.value] += 1
@@ -111,26 +135,47 @@ class RunState:
         for c in candidates:
             if c.patch_sha:
                 state.queued.add((c.instance_id, c.patch_sha))
-        for verdict in store.verdicts():
+        for verdict in store.final_verdicts().values():
             state.verified(verdict, from_container=False)
         state.started = time.monotonic() - _elapsed(store, manifest)
+        state.session_samples = state.session_verified = 0
         return state
 
     # derived ------------------------------------------------------------------------------
+    def _eta(self, done: int, total: int, verified: int, unique: int) -> float | None:
+        """Each stage from its own measured rate in this session (a sample and a container
+        run cost very different times); patches still to come are expected at the unique
+        ratio so far. The stages overlap, so the slower one decides."""
+        elapsed = max(time.monotonic() - self.session_started, 1e-9)
+        left = max(total - done, 0)
+        if left and not self.session_samples:
+            return None
+        gen = left / (self.session_samples / elapsed) if left else 0.0
+        coming = unique + (left * unique / done if done else 0)
+        to_verify = max(coming - verified, 0)
+        if to_verify and not self.session_verified:
+            return None if (self.running or self.queued) else gen
+        ver = to_verify / (self.session_verified / elapsed) if to_verify else 0.0
+        return max(gen, ver) if (left or to_verify) else None
+
     def snapshot(self) -> dict:
         with self._lock:
             done = sum(i.samples for i in self.issues.values())
             total = self.samples * len(self.issues)
             verified = sum(self.statuses.values())
+            unique = sum(len(i.shas) for i in self.issues.values())
             scored = [(i.samples, i.c) for i in self.issues.values() if i.samples]
             elapsed = time.monotonic() - self.started
             return {
                 "done": done,
                 "total": total,
+                "missing": sum(len(i.missing) for i in self.issues.values()),
                 "verified": verified,
-                "unique": len(self.queued),
+                "unique": max(unique, verified),
+                "queued": len(self.queued),
                 "queue": max(len(self.queued) - verified - self.running, 0),
                 "running": self.running,
+                "elapsed_s": elapsed,
                 "statuses": dict(self.statuses),
                 "tokens_per_s": self.tokens / elapsed if elapsed > 0 else 0.0,
                 "server_errors": self.server_errors,
@@ -138,7 +183,7 @@ class RunState:
                 "covn": _mean(1.0 if c else 0.0 for _, c in scored),
                 "solved": sum(1 for _, c in scored if c),
                 "scored": len(scored),
-                "eta_s": _eta(elapsed, done, total, verified, len(self.queued)),
+                "eta_s": self._eta(done, total, verified, unique),
                 "in_flight": [
                     (iid, i.samples, len(i.shas), i.c, i.generating)
                     for iid, i in self.issues.items()
@@ -165,13 +210,6 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _eta(elapsed: float, done: int, total: int, verified: int, unique: int) -> float | None:
-    work_done, work_total = done + verified, total + max(unique, verified)
-    if not work_done or work_done >= work_total:
-        return None
-    return elapsed * (work_total - work_done) / work_done
-
-
 def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -191,17 +229,19 @@ def render(state: RunState):
         "generation",
         ProgressBar(total=max(s["total"], 1), completed=s["done"], width=30),
         f"{s['done']}/{s['total']} samples  {s['tokens_per_s']:.0f} tok/s  "
-        f"server errors {s['server_errors']}",
+        f"server errors {s['server_errors']}"
+        + (f"  missing {s['missing']}" if s["missing"] else ""),
     )
     bars.add_row(
         "verification",
         ProgressBar(total=max(s["unique"], 1), completed=s["verified"], width=30),
-        f"{s['verified']}/{s['unique']} unique  queue {s['queue']}  running "
+        f"{s['verified']}/{s['unique']} unique so far  queue {s['queue']}  running "
         f"{s['running']}  timeouts {st.get('timeout', 0)}  errors {st.get('error', 0)}",
     )
     headline = (
         f"coverage@1 {s['cov1']:.1%}   coverage@n {s['covn']:.1%}   "
-        f"solved {s['solved']}/{s['scored']} issues so far   ETA {_clock(s['eta_s'])}"
+        f"solved {s['solved']}/{s['scored']} issues so far   elapsed "
+        f"{_clock(s['elapsed_s'])}   ETA {_clock(s['eta_s'])}"
     )
     flight = Table(title="issues in flight", expand=False, title_justify="left")
     for col in ("issue", "samples", "unique", "resolving", ""):
@@ -211,7 +251,7 @@ def render(state: RunState):
     parts = [bars, headline] + ([flight] if s["in_flight"] else [])
     if s["warnings"]:
         parts.append(
-            Panel("\n".join(s["warnings"]), title="latest warnings", border_style="yellow")
+            Panel(escape("\n".join(s["warnings"])), title="latest warnings", border_style="yellow")
         )
     title = f"{state.run_id}  {state.model}" + ("  (finished)" if state.finished else "")
     return Panel(Group(*parts), title=title, title_align="left")
@@ -223,7 +263,7 @@ def plain_line(state: RunState) -> str:
         f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {state.run_id}: samples {s['done']}/{s['total']}"
         f", verified {s['verified']}/{s['unique']} unique (queue {s['queue']}, running "
         f"{s['running']}), coverage@1 {s['cov1']:.1%}, solved {s['solved']}/{s['scored']}, "
-        f"ETA {_clock(s['eta_s'])}"
+        f"elapsed {_clock(s['elapsed_s'])}, ETA {_clock(s['eta_s'])}"
     )
 
 
@@ -288,5 +328,9 @@ def apply_event(state: RunState, kind: str, data: dict) -> None:
         state.queued_patch(data["instance_id"], data["sha"])
     elif kind == "verify_start":
         state.verify_started()
+    elif kind == "verify_failed":
+        state.verify_failed()
+    elif kind == "retry":
+        state.warn(f"{data['instance_id']}: retry {data['n']}: {data['reason'][:70]}")
     elif kind == "verdict":
         state.verified(data["verdict"], from_container=not data["cached"])

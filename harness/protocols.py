@@ -70,8 +70,9 @@ class Sandbox(Protocol):
         """A session that is closed on leaving the block, also on errors and Ctrl-C."""
         ...
 
-    def cleanup(self, run_id: str | None = None) -> int:
-        """Remove sessions left behind by `run_id` (all runs when None); returns how many."""
+    def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
+        """Remove sessions left behind by `run_id` (all runs when None); returns how many.
+        With orphans_only, only sessions whose owning process is known to be dead."""
         ...
 
 

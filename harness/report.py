@@ -9,22 +9,24 @@ from typing import Any
 
 from rich.table import Table
 
+from harness.errors import UserError
 from harness.metrics import PowerLaw, log_spaced_ks
 from harness.store import RunStore
-from harness.summary import summarize
+from harness.summary import official_report, summarize
 
 
 def load_summary(run_dir: Path) -> tuple[RunStore, dict[str, Any]]:
     store = RunStore(run_dir)
     if store.manifest() is None:
-        from harness.errors import UserError
-
         raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
-    return store, summarize(store)
+    summary = summarize(store)
+    if not summary["n_issues"]:
+        raise UserError(f"{run_dir} holds no samples yet: nothing to report")
+    return store, summary
 
 
 def dollars_per_sample(summary: dict) -> float:
-    samples = sum(i["n"] for i in summary["issues"].values()) or 1
+    samples = sum(i["samples"] for i in summary["issues"].values()) or 1
     return summary["cost"]["dollars"] / samples
 
 
@@ -36,6 +38,8 @@ def coverage_table(summaries: list[dict]) -> Table:
         table.add_column(f"k={k}", justify="right")
     table.add_column("majority", justify="right")
     table.add_column("first valid", justify="right")
+    for name in ("apply failed", "timeout", "error", "missing"):
+        table.add_column(name, justify="right")
     for s in summaries:
         cells = []
         for k in ks:
@@ -47,6 +51,8 @@ def coverage_table(summaries: list[dict]) -> Table:
             *cells,
             f"{s['selection']['majority_vote']:.1%}",
             f"{s['selection']['first_valid']:.1%}",
+            *(str(s["patch_statuses"].get(k, 0)) for k in ("apply_failed", "timeout", "error")),
+            str(s.get("missing", {}).get("samples", 0)),
         )
     return table
 
@@ -85,7 +91,8 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
         ax.set_xlabel("samples per issue (k)" if x_kind == "samples" else "cost (USD)")
         ax.set_ylabel("coverage (issues solved by any of k samples)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # no cost lines when nothing was priced
+            ax.legend(fontsize=8)
         path = out_dir / f"coverage_vs_{x_kind}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=120)
@@ -95,7 +102,8 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
 
 
 def predictions(store: RunStore, summary: dict, model_name: str) -> list[dict[str, str]]:
-    """The majority-vote patch per issue (empty when there is none), as SWE-bench predictions."""
+    """The majority-vote patch per issue among those that apply (empty when there is none), as
+    SWE-bench predictions."""
     patches = {(c.instance_id, c.patch_sha): c.patch for c in store.candidates() if c.patch_sha}
     return [
         {
@@ -139,6 +147,8 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
             f"- solved by any sample: {s['resolved_any']:.1%}; majority vote "
             f"{s['selection']['majority_vote']:.1%}; "
             f"first valid {s['selection']['first_valid']:.1%}",
+            f"- distinct patches: {_statuses(s)}; samples missing: "
+            f"{s.get('missing', {}).get('samples', 0)} ({s.get('convention', '')})",
             f"- tokens: {s['tokens']['prompt']:,} prompt + {s['tokens']['completion']:,} "
             f"completion; cost ${s['cost']['dollars']:,.2f}"
             + (f"; {s['cost']['flops']:.3g} FLOPs" if s["cost"].get("flops") else ""),
@@ -165,6 +175,17 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
     return "\n".join(lines) + "\n"
 
 
+def _statuses(summary: dict) -> str:
+    counts = summary.get("patch_statuses", {})
+    order = ("resolved", "unresolved", "apply_failed", "timeout", "error", "unverified")
+    return ", ".join(f"{counts.get(k, 0)} {k}" for k in order)
+
+
+def official_report_name(summary: dict) -> str:
+    """As the official harness names its run report: <model with / as __>.<run id>.json."""
+    return f"{str(summary.get('model') or 'unknown').replace('/', '__')}.{summary['run_id']}.json"
+
+
 def write_report(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = [load_summary(d) for d in run_dirs]
@@ -174,6 +195,9 @@ def write_report(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
         preds = predictions(store, s, s.get("model") or "swe-monkeys")
         (out_dir / f"{store.run_id}.predictions.jsonl").write_text(
             "".join(json.dumps(p) + "\n" for p in preds)
+        )
+        (out_dir / official_report_name(s)).write_text(
+            json.dumps(official_report(s), indent=4) + "\n"
         )
     plots = plot(summaries, out_dir)
     matched = flops_matched(summaries[0], summaries[1]) if len(summaries) == 2 else []

@@ -1,53 +1,156 @@
-"""A run directory: its manifest, append-only verdict records and per-patch artifacts."""
+"""A run directory: its manifest, append-only records and per-patch artifacts.
+
+Records are read back strictly: a line that is not a whole, well-formed record is damage and is
+reported with its file and line, never skipped. The one exception is a last line without its
+newline, which is what SIGKILL mid-write leaves; it is cut before the next append. One process
+writes a run at a time (`writer()` holds an flock on `.lock`, which dies with the process).
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from harness.types import Candidate, Completion, Verdict
+from harness.errors import UserError
+from harness.types import Candidate, Completion, Verdict, VerdictStatus
+
+RECORD_FILES = ("candidates.jsonl", "verdicts.jsonl", "overhead.jsonl", "timing.jsonl")
+QUARANTINE = "quarantine"
+
+
+class StoreDamage(UserError):
+    """A record that cannot be read back: the file, the line and why."""
+
+    def __init__(self, path: Path, line: int, why: str) -> None:
+        self.path, self.line, self.why = path, line, why
+        super().__init__(
+            f"{path}:{line}: {why}: `--resume` quarantines the line and redoes its work"
+        )
+
+
+class RunLocked(UserError):
+    """Another live process is writing this run."""
+
+
+class StoreWriteError(UserError):
+    """The run directory cannot take a record (disk full, read-only, quota)."""
 
 
 class RunStore:
-    """runs/<run_id>/: manifest.json, verdicts.jsonl, artifacts/<instance>/<patch_sha[:16]>/."""
+    """runs/<run_id>/: manifest.json, *.jsonl records, artifacts/<instance>/<patch_sha[:16]>/."""
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._checked: set[str] = set()
+        self._lock_fd: int | None = None
 
     @property
     def run_id(self) -> str:
         return self.run_dir.name
+
+    # one writer ---------------------------------------------------------------------------
+    @contextmanager
+    def writer(self) -> Iterator[RunStore]:
+        """Hold the run's lock for the block; a second writer gets one line naming the pid."""
+        self.lock()
+        try:
+            yield self
+        finally:
+            self.unlock()
+
+    def lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        self._mkdir()
+        path = self.run_dir / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _flock_within(fd, 1.0):  # a reader (`ls`, `clean`) holds it for microseconds
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLocked(
+                f"run {self.run_dir} is being written by {holder}: wait for it to end or stop "
+                "it, then try again"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (for `ls` and `clean`), or None when nobody does."""
+        path = self.run_dir / ".lock"
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "?"
+        finally:
+            os.close(fd)
+        return None
+
+    # writing ------------------------------------------------------------------------------
+    def _mkdir(self) -> None:
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _write_error(self.run_dir, exc) from None
 
     def artifact_dir(self, instance_id: str, patch_sha: str) -> Path:
         path = self.run_dir / "artifacts" / instance_id / patch_sha[:16]
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def relative(self, path: str | Path | None) -> str | None:
+        """A path inside the run as relative to it, so the run can be moved or shared alone."""
+        if not path:
+            return None
+        p = Path(path)
+        if not p.is_absolute():
+            return str(p)
+        try:
+            return str(p.resolve().relative_to(self.run_dir.resolve()))
+        except ValueError:
+            return str(p)
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        (self.run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        self.write_json("manifest.json", manifest)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
         with self._lock:
-            if name not in self._checked:
-                _cut_torn_tail(self.run_dir / name)
-                self._checked.add(name)
-            self._write_line(name, line)
-
-    def _write_line(self, name: str, line: str) -> None:
-        with open(self.run_dir / name, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                if name not in self._checked:
+                    self._mkdir()
+                    _cut_torn_tail(self.run_dir / name)
+                    self._checked.add(name)
+                with open(self.run_dir / name, "a", encoding="utf-8") as f:
+                    f.write(line)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as exc:
+                raise _write_error(self.run_dir / name, exc) from None
 
     def append_verdict(self, verdict: Verdict) -> None:
-        self._append("verdicts.jsonl", verdict.to_dict())
+        data = verdict.to_dict()
+        data["log_path"] = self.relative(verdict.log_path)
+        self._append("verdicts.jsonl", data)
 
     def append_candidate(self, candidate: Candidate) -> None:
         self._append("candidates.jsonl", candidate.to_dict())
@@ -67,44 +170,223 @@ class RunStore:
 
     def append_overhead(self, instance_id: str, purpose: str, completion: Completion) -> None:
         """A model call made for the issue as a whole (localisation), so its tokens count."""
-        from dataclasses import asdict
-
         self._append(
             "overhead.jsonl", {"instance_id": instance_id, "purpose": purpose, **asdict(completion)}
         )
 
-    def records(self, name: str) -> list[dict[str, Any]]:
-        """Every complete record of a JSONL file; a last line cut short by a crash is ignored."""
+    def write_json(self, name: str, data: Any) -> Path:
+        self._mkdir()
         path = self.run_dir / name
-        if not path.exists():
-            return []
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise _write_error(path, exc) from None
+        return path
+
+    # reading ------------------------------------------------------------------------------
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """Every record of a JSONL file, checked; StoreDamage names the first bad line."""
+        check = _CHECKS.get(name, _is_object)
         out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
+        for number, record, why in _lines(self.run_dir / name, check):
+            if why:
+                raise StoreDamage(self.run_dir / name, number, why)
+            out.append(record)
         return out
+
+    def damage(self) -> list[tuple[str, int, str]]:
+        """Every bad line of every record file: (file, line, why)."""
+        found = []
+        for name in RECORD_FILES:
+            check = _CHECKS.get(name, _is_object)
+            found += [(name, n, why) for n, _, why in _lines(self.run_dir / name, check) if why]
+        return found
+
+    def quarantine(self) -> list[tuple[str, int, str]]:
+        """Move every bad line into quarantine/<file> (with its line number and why) and
+        rewrite the file without it, so that a resume redoes that work. Returns what moved."""
+        moved = []
+        for name in RECORD_FILES:
+            path = self.run_dir / name
+            check = _CHECKS.get(name, _is_object)
+            bad = [(n, why) for n, _, why in _lines(path, check) if why]
+            if not bad:
+                continue
+            raw = path.read_bytes().split(b"\n")
+            numbers = {n for n, _ in bad}
+            folder = self.run_dir / QUARANTINE
+            folder.mkdir(exist_ok=True)
+            with open(folder / name, "ab") as f:
+                for n, why in bad:
+                    header = json.dumps({"line": n, "why": why}).encode()
+                    f.write(header + b"\n" + raw[n - 1] + b"\n")
+            kept = [line for i, line in enumerate(raw, 1) if i not in numbers]
+            tmp = path.with_suffix(".repair.tmp")
+            tmp.write_bytes(b"\n".join(kept))
+            os.replace(tmp, path)
+            moved += [(name, n, why) for n, why in bad]
+        return moved
+
+    def has_records(self) -> bool:
+        return any(
+            (self.run_dir / n).exists() and (self.run_dir / n).stat().st_size
+            for n in ("candidates.jsonl", "verdicts.jsonl")
+        )
 
     def verdicts(self) -> list[Verdict]:
         return [Verdict.from_dict(r) for r in self.records("verdicts.jsonl")]
 
+    def final_verdicts(self) -> dict[tuple[str, str], Verdict]:
+        """The verdict that stands for each (instance, patch): the latest decided one. An
+        `error` verdict (the sandbox never finished) stands only while there is no other."""
+        out: dict[tuple[str, str], Verdict] = {}
+        for v in self.verdicts():
+            key = (v.instance_id, v.patch_sha)
+            if v.status is not VerdictStatus.ERROR or key not in out or not out[key].decided:
+                out[key] = v
+        return out
+
     def candidates(self) -> list[Candidate]:
-        return [
-            Candidate(**{**r, "edited_files": tuple(r["edited_files"])})
-            for r in self.records("candidates.jsonl")
-        ]
+        """One candidate per (instance, sample): the latest record, so a sample the model
+        server never answered is replaced when it is asked again."""
+        latest: dict[tuple[str, int], Candidate] = {}
+        for r in self.records("candidates.jsonl"):
+            c = Candidate(**{**r, "edited_files": tuple(r["edited_files"])})
+            latest[(c.instance_id, c.sample_index)] = c
+        return list(latest.values())
 
     def manifest(self) -> dict[str, Any] | None:
         path = self.run_dir / "manifest.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path}: not a readable manifest ({exc})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{path}: not a readable manifest (not a JSON object)")
+        return data
 
-    def write_json(self, name: str, data: Any) -> Path:
-        path = self.run_dir / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, path)
-        return path
+
+def _flock_within(fd: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _write_error(path: Path, exc: OSError) -> StoreWriteError:
+    hint = {
+        errno.ENOSPC: "free space on that disk",
+        errno.EDQUOT: "raise the quota or free space",
+        errno.EROFS: "the file system is read-only: use another --runs-dir",
+        errno.EACCES: "it is not writable: fix its permissions or use another --runs-dir",
+    }.get(exc.errno, "check the disk")
+    return StoreWriteError(
+        f"cannot write {path}: {exc.strerror or exc}: {hint}, then continue with --resume"
+    )
+
+
+def _lines(path: Path, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+    """(line number, record, why it is bad or ''), skipping blank lines and a torn tail."""
+    if not path.exists():
+        return
+    # The last piece after the final newline is empty, or the torn tail a kill left.
+    for number, line in enumerate(path.read_bytes().split(b"\n")[:-1], 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            yield number, None, f"not UTF-8 (byte {exc.start})"
+            continue
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not JSON ({exc.msg})"
+            continue
+        yield number, record, check(record) or ""
+
+
+def _is_object(record: Any) -> str | None:
+    return None if isinstance(record, dict) else "not a JSON object"
+
+
+def _shape(cls, required_types: dict[str, tuple]) -> Callable[[Any], str | None]:
+    names = {f.name for f in fields(cls)}
+
+    def check(record: Any) -> str | None:
+        if not isinstance(record, dict):
+            return "not a JSON object"
+        if unknown := sorted(set(record) - names):
+            return f"unknown field(s) {', '.join(unknown)}"
+        for key, types in required_types.items():
+            if key not in record:
+                return f"no {key}"
+            if not isinstance(record[key], types) or isinstance(record[key], bool):
+                return f"{key} has the wrong type"
+        return None
+
+    return check
+
+
+_NUM = (int, float)
+_candidate_shape = _shape(
+    Candidate,
+    {
+        "instance_id": (str,),
+        "sample_index": (int,),
+        "patch": (str,),
+        "patch_sha": (str, type(None)),
+        "reason": (str, type(None)),
+        "raw_output": (str, type(None)),
+        "prompt_tokens": (int,),
+        "completion_tokens": (int,),
+        "latency_s": _NUM,
+        "edited_files": (list,),
+    },
+)
+_verdict_shape = _shape(
+    Verdict,
+    {
+        "instance_id": (str,),
+        "patch_sha": (str,),
+        "status": (str,),
+        "fail_to_pass": (dict,),
+        "pass_to_pass": (dict,),
+        "durations": (dict,),
+    },
+)
+
+
+def _verdict_check(record: Any) -> str | None:
+    if why := _verdict_shape(record):
+        return why
+    if record["status"] not in {s.value for s in VerdictStatus}:
+        return f"unknown status {record['status']!r}"
+    return None
+
+
+def _usage_check(record: Any) -> str | None:
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for key in ("prompt_tokens", "completion_tokens"):
+        if not isinstance(record.get(key), int):
+            return f"{key} missing or not an integer"
+    return None
+
+
+_CHECKS = {
+    "candidates.jsonl": _candidate_shape,
+    "verdicts.jsonl": _verdict_check,
+    "overhead.jsonl": _usage_check,
+}
 
 
 def _cut_torn_tail(path: Path) -> None:

@@ -1,8 +1,21 @@
-"""The summary of a run, derived from its records alone, so it can be rebuilt at any time."""
+"""The summary of a run, derived from its records alone, so it can be rebuilt at any time.
+
+Conventions (NOTES.md, "Honest numbers"):
+- Coverage is computed per issue over its own n decided samples. A decided sample is an invalid
+  answer (a failure) or a valid patch with a verdict on it.
+- Missing samples never count in n or c: a sample the model server never answered, a patch
+  whose verification the sandbox never finished (`error`), and, in generation mode, a sample
+  not generated yet. Any of them makes the run `complete: false`.
+- In predictions mode a selected issue without a prediction, or with fewer than k, counts each
+  absent one as an unresolved sample, as the official harness counts a missing prediction.
+- The curve runs to the largest k that every issue has (min n); an issue with no decided
+  sample leaves no curve, and the summary says which issues hold it back.
+- Selection (majority vote, first valid) only considers patches not known to fail to apply.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from harness.cost import PriceTable, inference_flops, model_size
@@ -14,54 +27,140 @@ from harness.metrics import (
     majority_vote,
 )
 from harness.store import RunStore
+from harness.types import Candidate, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CONVENTION = (
+    "n and c count decided samples only; samples the model server never answered and patches "
+    "whose verification never finished are missing (retried on --resume), never failures; in "
+    "predictions mode an absent prediction is an unresolved sample"
+)
 
 
 def summarize(store: RunStore, price: PriceTable | None = None) -> dict[str, Any]:
     manifest = store.manifest() or {}
     identity = manifest.get("identity", {})
     price = price or PriceTable(**manifest.get("price", {}))
-    verdicts = {(v.instance_id, v.patch_sha): v for v in store.verdicts()}
-    by_issue = defaultdict(list)
+    verdicts = store.final_verdicts()
+    k = identity.get("samples")
+    by_issue: dict[str, list[Candidate]] = defaultdict(list)
     for c in sorted(store.candidates(), key=lambda c: (c.instance_id, c.sample_index)):
-        by_issue[c.instance_id].append(c)
-    issues = {}
-    for iid in identity.get("instances") or sorted(by_issue):
-        cands = by_issue.get(iid, [])
-        shas = [c.patch_sha for c in cands]
-        resolving = {s for s in shas if s and (v := verdicts.get((iid, s))) and v.resolved}
-        pick, first = majority_vote(shas), first_valid(shas)
-        issues[iid] = {
-            "n": len(cands),
-            "c": sum(s in resolving for s in shas),
-            "valid": sum(s is not None for s in shas),
-            "unique": len({s for s in shas if s}),
-            "unverified": len({s for s in shas if s and (iid, s) not in verdicts}),
-            "majority_patch": pick,
-            "majority_resolved": pick in resolving,
-            "first_valid_resolved": first in resolving,
-            "prompt_tokens": sum(c.prompt_tokens for c in cands),
-            "completion_tokens": sum(c.completion_tokens for c in cands),
-        }
+        if k is None or c.sample_index < k:
+            by_issue[c.instance_id].append(c)
+    predictions = bool(identity.get("predictions"))
+    issues = {
+        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions)
+        for iid in identity.get("instances") or sorted(by_issue)
+    }
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": store.run_id,
-        "model": identity.get("model"),
+        "model": identity.get("model_label") or identity.get("model"),
         "dataset": identity.get("dataset"),
+        "mode": "predictions" if predictions else "generation",
+        "convention": CONVENTION,
         "issues": issues,
         **_aggregate(store, issues, identity, price),
     }
 
 
+def _issue(
+    iid: str,
+    cands: list[Candidate],
+    verdicts: dict[tuple[str, str], Verdict],
+    k: int | None,
+    predictions: bool,
+) -> dict[str, Any]:
+    outcomes, unanswered, unfinished = [], 0, 0
+    for c in cands:
+        if c.missing:
+            unanswered += 1
+        elif c.patch_sha is None:
+            outcomes.append(False)
+        elif (v := verdicts.get((iid, c.patch_sha))) is not None and v.decided:
+            outcomes.append(v.resolved)
+        else:
+            unfinished += 1
+    absent = max((k or len(cands)) - len(cands), 0)
+    shas = [c.patch_sha for c in cands if not c.missing]
+    statuses = Counter()
+    for sha in {s for s in shas if s}:
+        v = verdicts.get((iid, sha))
+        statuses[v.status.value if v else "unverified"] += 1
+    no_apply = {s for s in shas if s and _status(verdicts, iid, s) == "apply_failed"}
+    applying = [s if s not in no_apply else None for s in shas]
+    resolving = {s for s in shas if s and (v := verdicts.get((iid, s))) and v.resolved}
+    pick, first = majority_vote(applying), first_valid(applying)
+    return {
+        "n": len(outcomes) + (absent if predictions else 0),
+        "c": sum(outcomes),
+        "samples": len(cands),
+        "valid": sum(s is not None for s in shas),
+        "unique": len({s for s in shas if s}),
+        "missing": unanswered + unfinished + (0 if predictions else absent),
+        "unanswered": unanswered,
+        "unfinished": unfinished,
+        "absent": absent,
+        "not_generated": 0 if predictions else absent,
+        "absent_predictions": absent if predictions else 0,
+        "statuses": dict(statuses),
+        "unverified": len({s for s in shas if s and not _decided(verdicts.get((iid, s)))}),
+        "majority_patch": pick,
+        "majority_resolved": pick in resolving,
+        "majority_status": _status(verdicts, iid, pick),
+        "first_valid_resolved": first in resolving,
+        "prompt_tokens": sum(c.prompt_tokens for c in cands),
+        "completion_tokens": sum(c.completion_tokens for c in cands),
+    }
+
+
+def _decided(verdict: Verdict | None) -> bool:
+    return verdict is not None and verdict.decided
+
+
+def _status(verdicts, iid: str, sha: str | None) -> str:
+    if sha is None:
+        return "empty"
+    v = verdicts.get((iid, sha))
+    return v.status.value if v else "unverified"
+
+
+def _curve(issues: dict) -> dict[str, Any]:
+    n_min = min(i["n"] for i in issues.values())
+    ks = list(range(1, n_min + 1))
+    curve = dataset_curve([(i["n"], i["c"]) for i in issues.values()], ks) if n_min else []
+    fit = fit_power_law(ks, curve) if curve else None
+    return {
+        "samples_per_issue": n_min,
+        "curve": {"k": ks, "coverage": curve},
+        "coverage_at": {str(k): curve[k - 1] for k in log_spaced_ks(n_min)} if n_min else {},
+        "curve_held_back_by": sorted(iid for iid, i in issues.items() if i["n"] == n_min)
+        if n_min < max(i["n"] for i in issues.values())
+        else [],
+        "fit": None
+        if fit is None
+        else {
+            "a": fit.a,
+            "b": fit.b,
+            "k_for_50pct": fit.samples_for(0.5),
+            "k_for_80pct": fit.samples_for(0.8),
+        },
+    }
+
+
+def _missing(issues: dict) -> dict[str, int]:
+    return {
+        "samples": sum(i["missing"] for i in issues.values()),
+        "unanswered": sum(i["unanswered"] for i in issues.values()),
+        "unfinished_verifications": sum(i["unfinished"] for i in issues.values()),
+        "not_generated": sum(i["not_generated"] for i in issues.values()),
+        "absent_predictions": sum(i["absent_predictions"] for i in issues.values()),
+    }
+
+
 def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable) -> dict:
     if not issues:
-        return {"n_issues": 0}
-    n_min = min(i["n"] for i in issues.values())
-    outcomes = [(i["n"], i["c"]) for i in issues.values()]
-    ks = list(range(1, n_min + 1))
-    curve = dataset_curve(outcomes, ks) if n_min else []
-    fit = fit_power_law(ks, curve) if curve else None
+        return {"n_issues": 0, "complete": False, "missing": {"samples": 0}}
     overhead = store.records("overhead.jsonl")
     prompt = sum(i["prompt_tokens"] for i in issues.values()) + sum(
         o["prompt_tokens"] for o in overhead
@@ -73,26 +172,22 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
     dollars = price.dollars(prompt, completion, wall)
     solved = sum(1 for i in issues.values() if i["c"] > 0)
     size = model_size(identity.get("model") or "")
-    samples = sum(i["n"] for i in issues.values()) or 1
+    samples = sum(i["samples"] for i in issues.values()) or 1
     mean_context = prompt / max(len(issues), 1) + completion / samples / 2
     flops = inference_flops(size, prompt, completion, mean_context) if size else None
     n_issues = len(issues)
+    missing = _missing(issues)
+    statuses = Counter()
+    for i in issues.values():
+        statuses.update(i["statuses"])
     return {
         "n_issues": n_issues,
-        "samples_per_issue": n_min,
-        "complete": all(i["n"] == identity.get("samples", n_min) for i in issues.values()),
+        **_curve(issues),
+        "complete": missing["samples"] == 0,
+        "missing": missing,
         "unverified": sum(i["unverified"] for i in issues.values()),
-        "curve": {"k": ks, "coverage": curve},
-        "coverage_at": {str(k): curve[k - 1] for k in log_spaced_ks(n_min)} if n_min else {},
+        "patch_statuses": dict(statuses),
         "resolved_any": solved / n_issues,
-        "fit": None
-        if fit is None
-        else {
-            "a": fit.a,
-            "b": fit.b,
-            "k_for_50pct": fit.samples_for(0.5),
-            "k_for_80pct": fit.samples_for(0.8),
-        },
         "selection": {
             "majority_vote": sum(i["majority_resolved"] for i in issues.values()) / n_issues,
             "first_valid": sum(i["first_valid_resolved"] for i in issues.values()) / n_issues,
@@ -107,3 +202,61 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
             "flops_per_sample": flops / samples if flops else None,
         },
     }
+
+
+def official_report(summary: dict[str, Any]) -> dict[str, Any]:
+    """The official harness's run report (schema 2) for the exported patch of each issue, plus
+    our own id lists: apply failures, timeouts, unfinished verifications, and issues that any
+    sample resolves. As officially, an apply failure is a completed, unresolved instance and a
+    timeout is an error."""
+    ids: dict[str, list[str]] = defaultdict(list)
+    for iid, issue in summary["issues"].items():
+        if not issue["samples"]:  # no prediction at all: officially "incomplete"
+            ids["incomplete"].append(iid)
+            continue
+        ids["submitted"].append(iid)
+        status = issue["majority_status"]
+        group = {
+            "empty": "empty_patch",
+            "resolved": "resolved",
+            "unresolved": "unresolved",
+            "apply_failed": "unresolved",
+        }.get(status, "error")
+        ids[group].append(iid)
+        if group in ("resolved", "unresolved"):
+            ids["completed"].append(iid)
+        if status in ("apply_failed", "timeout"):
+            ids[status].append(iid)
+        if status in ("error", "unverified"):
+            ids["unfinished"].append(iid)
+        if issue["c"]:
+            ids["any_sample_resolved"].append(iid)
+    lists = {f"{name}_ids": sorted(ids[name]) for name in _ID_LISTS}
+    return {
+        "total_instances": summary["n_issues"],
+        "submitted_instances": len(ids["submitted"]),
+        "completed_instances": len(ids["completed"]),
+        "resolved_instances": len(ids["resolved"]),
+        "unresolved_instances": len(ids["unresolved"]),
+        "empty_patch_instances": len(ids["empty_patch"]),
+        "error_instances": len(ids["error"]),
+        **lists,
+        "schema_version": 2,
+        "selector": "majority_vote (patches that apply)",
+        "model_name_or_path": summary.get("model"),
+    }
+
+
+_ID_LISTS = (
+    "completed",
+    "incomplete",
+    "empty_patch",
+    "submitted",
+    "resolved",
+    "unresolved",
+    "error",
+    "apply_failed",
+    "timeout",
+    "unfinished",
+    "any_sample_resolved",
+)

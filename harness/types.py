@@ -139,11 +139,23 @@ class Verdict:
     """The network policy the tests ran under ("none" or "bridge")."""
     durations: dict[str, float] = field(default_factory=dict)
     log_path: str | None = None
+    """The test log, relative to the run directory."""
+    artifacts: str | None = None
+    """The folder with patch, eval script, apply log, test log, relative to the run."""
+    cached: bool = False
+    """Taken from the verdict cache (its artifacts copied into this run), not run here."""
+    attempts: int = 1
+    """Verifications it took: more than one when the sandbox failed and it was retried."""
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def resolved(self) -> bool:
         return self.status is VerdictStatus.RESOLVED
+
+    @property
+    def decided(self) -> bool:
+        """A verdict on the patch; `error` means the sandbox never finished, so it is not."""
+        return self.status is not VerdictStatus.ERROR
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -184,6 +196,10 @@ class Completion:
     """Tool calls the model made: {"id", "name", "arguments" (JSON text)}."""
 
 
+MISSING_REASONS = ("model error", "sandbox error")
+"""Reasons a sample is missing rather than failed (see Candidate.missing)."""
+
+
 @dataclass
 class Candidate:
     """One sample turned into a patch (or the reason it did not become one)."""
@@ -205,6 +221,12 @@ class Candidate:
     @property
     def valid(self) -> bool:
         return self.patch_sha is not None
+
+    @property
+    def missing(self) -> bool:
+        """The infrastructure, not the model, failed this sample (the server never answered,
+        or the agent's sandbox broke): it is asked again, and never counts as a failure."""
+        return self.patch_sha is None and (self.reason or "").startswith(MISSING_REASONS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,6 +3,7 @@ The CLI and the tests build their pipelines here, so both exercise the same wiri
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ from harness.dataset import load_rows, select, to_instances
 from harness.errors import UserError
 from harness.repos import RepoCache, RepoSource
 from harness.store import RunStore
-from harness.types import Candidate, Instance
+from harness.types import Instance
 
 if TYPE_CHECKING:
     from harness.protocols import Sandbox
@@ -61,6 +62,9 @@ class Pipeline:
     sandbox: Sandbox
     image_name: Callable[[Instance], str]
     """The image that verifies an instance, named without building it."""
+    verdict_key: Callable[[Instance, str], dict | None]
+    """What a verdict on (instance, patch sha) depends on, for the verdict cache; None while
+    the image does not exist yet (there is then nothing to look up)."""
 
 
 def build_pipeline(
@@ -72,8 +76,10 @@ def build_pipeline(
     pull: bool = True,
     manifest: dict | None = None,
     image_source: str = "auto",
+    store: RunStore | None = None,
 ) -> Pipeline:
-    """A Docker-backed verifier writing into runs_dir/run_id."""
+    """A Docker-backed verifier writing into runs_dir/run_id. The store is locked for this
+    process (pass one already locked, or one is made and locked here)."""
     from sandbox import swebench_adapter
     from sandbox.docker_sandbox import DockerSandbox, docker_client
     from sandbox.images import ImageOptions, ImageResolver, build_testbed_image, ensure_base_image
@@ -105,7 +111,8 @@ def build_pipeline(
         {repo: mini_image for repo in minibench.repos()},
         _locked(env_builder(client), build_lock),
     )
-    store = RunStore(Path(runs_dir) / run_id)
+    store = store or RunStore(Path(runs_dir) / run_id)
+    store.lock()
     store.write_manifest(
         {
             "run_id": run_id,
@@ -121,9 +128,42 @@ def build_pipeline(
     )
     sandbox = DockerSandbox(client)
     verifier = Verifier(
-        sandbox, resolver.image_for, limits, run_id, store.artifact_dir, resolver.describe
+        sandbox,
+        resolver.image_for,
+        limits,
+        run_id,
+        store.artifact_dir,
+        resolver.describe,
+        store.relative,
     )
-    return Pipeline(verifier, store, sandbox, lambda i: resolver.name_for(i, mini_image_name))
+
+    def image_name(instance: Instance) -> str:
+        return resolver.name_for(instance, mini_image_name)
+
+    scripts: dict[str, str] = {}
+
+    def verdict_key(instance: Instance, patch_sha: str) -> dict | None:
+        from harness.verdict_cache import GRADING_VERSION
+
+        try:
+            image_id = client.images.get(image_name(instance)).id
+        except Exception:  # noqa: BLE001 - not built yet, or the engine is away: no key
+            return None
+        iid = instance.instance_id
+        if iid not in scripts:
+            script = swebench_adapter.eval_script(instance)
+            scripts[iid] = hashlib.sha256(script.encode()).hexdigest()
+        return {
+            "instance": iid,
+            "patch": patch_sha,
+            "image_id": image_id,
+            "limits": limits.to_dict(),
+            "eval_script": scripts[iid],
+            "swebench": swebench_adapter.SWEBENCH_VERSION,
+            "grading": GRADING_VERSION,
+        }
+
+    return Pipeline(verifier, store, sandbox, image_name, verdict_key)
 
 
 def mini_image_name(instance: Instance) -> str:
@@ -219,34 +259,6 @@ def _served_model(url: str) -> str:
         raise UserError(
             f"cannot list models at {url} ({exc}): is the server up? Name the model with URL#MODEL"
         ) from None
-
-
-def candidates_from_predictions(
-    path: Path, instances: list[Instance], drop_tests: bool = True
-) -> list[Candidate]:
-    """SWE-bench predictions (.jsonl, or .json as a list or keyed by instance id), one or many
-    per issue, as candidates: normalised like our own samples, numbered in file order."""
-    from agents.patches import PatchRejected, normalise
-
-    rows = load_rows(str(path))
-    wanted = {i.instance_id for i in instances}
-    seen: dict[str, int] = {}
-    out = []
-    for row in rows:
-        iid = row.get("instance_id")
-        if iid not in wanted:
-            continue
-        index = seen[iid] = seen.get(iid, -1) + 1
-        raw = row.get("model_patch") or ""
-        try:
-            normal = normalise(raw, drop_tests)
-            patch, sha, reason, files = normal.text, normal.sha, None, normal.files
-        except PatchRejected as exc:
-            patch, sha, reason, files = "", None, str(exc), ()
-        out.append(Candidate(iid, index, patch, sha, reason, raw, 0, 0, 0.0, None, files))
-    if not out:
-        raise UserError(f"{path}: no predictions for the selected instances")
-    return out
 
 
 def env_builder(client):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import socket
 import tarfile
 import threading
 import time
@@ -12,6 +14,7 @@ from pathlib import PurePosixPath
 
 import docker
 import docker.errors
+import requests
 
 from harness.config import SandboxLimits
 from harness.protocols import SandboxError
@@ -20,6 +23,33 @@ from sandbox.output import CappedOutput
 
 LABEL = "swe-monkeys"
 RUN_LABEL = "swe-monkeys.run"
+OWNER_LABEL = "swe-monkeys.owner"
+"""host:pid:start-time of the process that started the container, so `harness clean` can tell
+a live run's containers from those of a process that died (pid reuse is caught by the time)."""
+ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[19]  # starttime, in clock ticks since boot
+
+
+def owner_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def owner_alive(label: str | None) -> bool | None:
+    """True/False for an owner on this host; None when it cannot be told (another host, or a
+    container from before owners were labelled)."""
+    if not label or label.count(":") != 2:
+        return None
+    host, pid, start = label.split(":")
+    if host != socket.gethostname():
+        return None
+    return pid.isdigit() and _start_time(int(pid)) == start
 
 
 def docker_client() -> docker.DockerClient:
@@ -56,8 +86,8 @@ class DockerSession:
                 "Id"
             ]
             stream = api.exec_start(exec_id, stream=True)
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"exec failed: {exc.explanation or exc}") from exc
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"exec failed: {_explain(exc)}") from exc
         out = CappedOutput(self.limits.log_cap_bytes)
         reader = threading.Thread(target=_drain, args=(stream, out), daemon=True)
         reader.start()
@@ -70,12 +100,34 @@ class DockerSession:
             return ExecResult(None, out.text(), True, time.monotonic() - start, out.dropped)
         try:
             code = api.exec_inspect(exec_id)["ExitCode"]
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"exec inspect failed: {exc}") from exc
+            state = self._state(settle_s=2.0 if code is None or code >= 128 else 0.0)
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"the container or the engine went away: {_explain(exc)}") from exc
+        if not state.get("Running"):
+            # Not our timeout (that returns above): something outside stopped the container
+            # (docker kill, an engine restart, the host's OOM killer). Its output says nothing
+            # about the patch.
+            raise SandboxError(
+                f"the container stopped during the command (exit {state.get('ExitCode')}"
+                f"{', OOM-killed' if state.get('OOMKilled') else ''}): killed from outside or "
+                "the engine restarted"
+            )
         return ExecResult(code, out.text(), False, time.monotonic() - start, out.dropped)
 
+    def _state(self, settle_s: float) -> dict:
+        """The container's state. A command killed by a signal may have died with its
+        container (docker kill, an engine going down), whose state the engine records a moment
+        after the exec's stream ends: wait up to settle_s for it to say so."""
+        deadline = time.monotonic() + settle_s
+        while True:
+            state = self.client.api.inspect_container(self.container.id)["State"]
+            if not state.get("Running") or time.monotonic() >= deadline:
+                return state
+            time.sleep(0.1)
+
     def write_file(self, path: str, content: str | bytes) -> None:
-        data = content.encode() if isinstance(content, str) else content
+        # Patches are bytes: a latin-1 file's lines reach us as surrogate escapes.
+        data = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             info = tarfile.TarInfo(str(PurePosixPath(path).relative_to("/")))
@@ -83,8 +135,8 @@ class DockerSession:
             tar.addfile(info, io.BytesIO(data))
         try:
             self.container.put_archive("/", buf.getvalue())
-        except docker.errors.APIError as exc:
-            raise SandboxError(f"cannot write {path}: {exc.explanation or exc}") from exc
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot write {path}: {_explain(exc)}") from exc
 
     def read_file(self, path: str) -> bytes:
         try:
@@ -102,7 +154,7 @@ class DockerSession:
         self.killed = True
         try:
             self.container.kill()
-        except docker.errors.APIError:
+        except ENGINE_ERRORS:
             pass
 
     def close(self) -> None:
@@ -111,8 +163,16 @@ class DockerSession:
         self.closed = True
         try:
             self.container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
+        except ENGINE_ERRORS:
+            pass  # gone already, or the engine is: `harness clean` sweeps by label later
+
+
+def _explain(exc: Exception) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    if isinstance(exc, requests.RequestException | docker.errors.DockerException):
+        return f"the Docker engine is unreachable ({type(exc).__name__})"
+    return str(exc)
 
 
 def _drain(stream: Iterator[bytes], out: CappedOutput) -> None:
@@ -142,7 +202,7 @@ class DockerSandbox:
             container = self.client.containers.create(
                 image,
                 command=["sleep", "infinity"],
-                labels={LABEL: "1", RUN_LABEL: run_id},
+                labels={LABEL: "1", RUN_LABEL: run_id, OWNER_LABEL: owner_label()},
                 network_mode=limits.network,
                 mem_limit=limits.memory,
                 memswap_limit=limits.memory,
@@ -154,11 +214,9 @@ class DockerSandbox:
         except docker.errors.ImageNotFound as exc:
             _remove_quietly(container)
             raise SandboxError(f"image {image} is not available locally") from exc
-        except docker.errors.APIError as exc:
+        except ENGINE_ERRORS as exc:
             _remove_quietly(container)
-            raise SandboxError(
-                f"cannot start a container from {image}: {exc.explanation or exc}"
-            ) from exc
+            raise SandboxError(f"cannot start a container from {image}: {_explain(exc)}") from exc
         except BaseException:
             _remove_quietly(container)
             raise
@@ -168,9 +226,16 @@ class DockerSandbox:
         finally:
             session.close()
 
-    def cleanup(self, run_id: str | None = None) -> int:
+    def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
+        """Remove the run's containers (every run's when None). With orphans_only, keep those
+        whose owning process is alive or cannot be checked from here."""
         label = f"{RUN_LABEL}={run_id}" if run_id else LABEL
-        containers = self.client.containers.list(all=True, filters={"label": label})
+        try:
+            containers = self.client.containers.list(all=True, filters={"label": label})
+        except ENGINE_ERRORS:
+            return 0  # the engine is gone; its containers went with it or `clean` gets them
+        if orphans_only:
+            containers = [c for c in containers if owner_alive(c.labels.get(OWNER_LABEL)) is False]
         for container in containers:
             _remove_quietly(container)
         return len(containers)
@@ -181,5 +246,5 @@ def _remove_quietly(container) -> None:
         return
     try:
         container.remove(force=True)
-    except docker.errors.APIError:
+    except ENGINE_ERRORS:
         pass

@@ -64,7 +64,9 @@ class LocalSession:
     def write_file(self, path: str, content: str | bytes) -> None:
         target = self.host_path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content.encode() if isinstance(content, str) else content)
+        target.write_bytes(
+            content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
+        )
 
     def read_file(self, path: str) -> bytes:
         return self.host_path(path).read_bytes()
@@ -93,7 +95,7 @@ class LocalSandbox:
         finally:
             session.close()
 
-    def cleanup(self, run_id: str | None = None) -> int:
+    def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
         runs = [run_id] if run_id else list(self.sessions)
         left = [s for r in runs for s in self.sessions.pop(r, []) if not s.closed]
         for session in left:

@@ -53,8 +53,11 @@ class Verifier:
         run_id: str,
         artifact_dir: Callable[[str, str], Path],
         describe_image: Callable[[str], tuple[str, str]] | None = None,
+        relative: Callable[[Path], str | None] = str,
     ) -> None:
         self.describe_image = describe_image or (lambda image: ("", ""))
+        self.relative = relative
+        """Paths recorded in a verdict, relative to the run directory."""
         self.sandbox = sandbox
         self.image_for = image_for
         self.limits = limits
@@ -75,6 +78,7 @@ class Verifier:
             VerdictStatus.ERROR,
             network=limits.network,
             versions={"swebench": swebench_adapter.SWEBENCH_VERSION},
+            artifacts=self.relative(out),
         )
         start = time.monotonic()
         (out / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
@@ -125,7 +129,7 @@ class Verifier:
         verdict.durations["tests_s"] = round(result.duration_s, 3)
         log_path = out / "test_output.txt"
         log_path.write_text(result.output, errors="replace")
-        verdict.log_path = str(log_path)
+        verdict.log_path = self.relative(log_path)
         graded = swebench_adapter.grade(instance, result.output)
         verdict.fail_to_pass, verdict.pass_to_pass = graded.fail_to_pass, graded.pass_to_pass
         verdict.test_exit_code = graded.test_exit_code

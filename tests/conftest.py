@@ -26,6 +26,7 @@ def swem_cache(tmp_path_factory) -> Path:
     """A private cache (git mirrors, the generated mini benchmark) for the whole session."""
     cache = tmp_path_factory.mktemp("swem-cache")
     os.environ["SWEM_CACHE"] = str(cache)
+    os.environ["SWEM_VERDICT_CACHE"] = str(cache / "verdicts")
     return cache
 
 

@@ -61,13 +61,40 @@ def text_of(renderable, width=120) -> str:
 
 def test_live_view_shows_progress_coverage_in_flight_and_warnings():
     screen = text_of(render(busy_state()))
-    assert "4/75000 samples" in screen and "server errors 1" in screen
-    assert "1/2 unique" in screen and "running 1" in screen and "queue 0" in screen
-    assert "coverage@1 50.0%" in screen and "solved 1/1 issues so far" in screen
+    # the unanswered sample is missing, not done
+    assert "3/75000 samples" in screen and "server errors 1" in screen and "missing 1" in screen
+    assert "1/2 unique so far" in screen and "running 1" in screen and "queue 0" in screen
+    assert "coverage@1 66.7%" in screen and "solved 1/1 issues so far" in screen  # n = 3
     assert "o__r-0" in screen and "generating" in screen  # in flight
     assert "o__r-1" in screen  # still verifying its second patch
     assert "model error: HTTP 500: overloaded" in screen
     assert "ETA" in screen
+
+
+def test_totals_count_patches_known_before_they_are_queued_and_eta_weighs_both_stages():
+    state = RunState("r", ["a", "b"], 10)
+    state.session_started -= 100  # 100 s into this session
+    apply_event(state, "generated", {"candidates": [cand("a", i, f"s{i % 4}") for i in range(10)]})
+    apply_event(state, "queued", {"instance_id": "a", "sha": "s0"})
+    for i in range(2):
+        apply_event(state, "verify_start", {"instance_id": "a"})
+        verdict = Verdict("a", f"s{i}", VerdictStatus.UNRESOLVED)
+        apply_event(state, "verdict", {"verdict": verdict, "cached": False})
+    snap = state.snapshot()
+    assert (snap["unique"], snap["queued"], snap["verified"]) == (4, 1, 2)
+    # generation: 10 samples in 100 s, 10 left -> 100 s; verification: 2 in 100 s, with 2
+    # known and 4 expected from issue b -> 6 left -> 300 s. The slower stage decides.
+    assert snap["eta_s"] == pytest.approx(300, rel=0.05)
+    screen = text_of(render(state))
+    assert "2/4 unique so far" in screen and "elapsed" in screen and "ETA 5m00s" in screen
+
+
+def test_a_retried_sample_is_counted_once():
+    state = RunState("r", ["a"], 2)
+    apply_event(state, "generated", {"candidates": [cand("a", 0, None, "model error: down")]})
+    apply_event(state, "generated", {"candidates": [cand("a", 0, "x")]})
+    snap = state.snapshot()
+    assert (snap["done"], snap["missing"]) == (1, 0)
 
 
 def test_view_height_is_bounded_at_full_scale():
@@ -88,7 +115,7 @@ def test_plain_lines_when_not_a_terminal_and_nothing_when_quiet():
         time.sleep(0.3)
     printed = out.getvalue().splitlines()
     assert len(printed) >= 3
-    assert all(line[:4].isdigit() and "r1: samples 4/75000" in line for line in printed)
+    assert all(line[:4].isdigit() and "r1: samples 3/75000" in line for line in printed)
     quiet = io.StringIO()
     with Reporter(busy_state(), Console(file=quiet), "quiet"):
         pass

@@ -116,6 +116,7 @@ def with_slow_patch(base):
 
 def fresh_cache(monkeypatch, tmp_path, name):
     monkeypatch.setenv("SWEM_CACHE", str(tmp_path / f"cache-{name}"))
+    monkeypatch.setenv("SWEM_VERDICT_CACHE", str(tmp_path / f"verdicts-{name}"))
 
 
 @in_namespace
@@ -137,7 +138,8 @@ def test_eval_on_ray_matches_a_local_run(ray_cluster, docker_engine, tmp_path, m
     assert workers and all(not w.endswith(f":{os.getpid()}") for w in workers)
     assert (tmp_path / "ray" / "artifacts").is_dir()
     log = json.loads((tmp_path / "ray" / "verdicts.jsonl").read_text().splitlines()[0])["log_path"]
-    assert Path(log).read_text().count(">>>>> Start Test Output")
+    assert not Path(log).is_absolute()
+    assert (tmp_path / "ray" / log).read_text().count(">>>>> Start Test Output")
 
 
 @in_namespace

@@ -191,7 +191,9 @@ def test_cli_verify_prints_json_verdict(docker_engine, tmp_path):
     verdict = json.loads(result.output)
     assert verdict["status"] == "resolved" and verdict["apply_command"] == "git apply --verbose"
     assert set(verdict["fail_to_pass"].values()) == {"PASSED"}
-    assert Path(verdict["log_path"]).read_text().count(">>>>> Start Test Output") >= 1
+    assert not Path(verdict["log_path"]).is_absolute()  # the run can be moved
+    log = Path(verdict["run_dir"]) / verdict["log_path"]
+    assert log.read_text().count(">>>>> Start Test Output") >= 1
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

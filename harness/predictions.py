@@ -1,0 +1,124 @@
+"""SWE-bench predictions files as candidates, with the official harness's rules: every row
+names an instance of the dataset (an unknown id is refused), `model_name_or_path` labels the
+run, and a selected instance without a prediction counts as unresolved (see summary.py).
+
+Patches are bytes in real repos (latin-1 files exist), so the file is decoded with
+surrogateescape and the bytes survive to the sandbox unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.types import Candidate, Instance
+
+GOLD = "gold"
+
+
+@dataclass
+class Imported:
+    candidates: list[Candidate]
+    k: int
+    """Samples per issue: -k when given, else the most predictions any issue has."""
+    model: str
+    without: list[str] = field(default_factory=list)
+    """Selected instances with no prediction: each counts as unresolved."""
+    dropped: int = 0
+    """Rows past the first k of their instance."""
+
+
+def read_rows(path: Path) -> list[dict]:
+    try:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise UserError(f"--predictions {path}: {exc.strerror or exc}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+        rows = list(data.values()) if isinstance(data, dict) else data
+        if not isinstance(rows, list):
+            raise UserError(f"{path}: expected a list of predictions or an object keyed by id")
+        return [_row(path, n, r) for n, r in enumerate(rows, 1)]
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(_row(path, n, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}:{n}: not JSON ({exc.msg}): fix or remove that line") from None
+    return rows
+
+
+def _row(path: Path, n: int, row) -> dict:
+    if not isinstance(row, dict) or not isinstance(row.get("instance_id"), str):
+        raise UserError(f"{path}: prediction {n} has no instance_id")
+    patch = row.get("model_patch")
+    if patch is not None and not isinstance(patch, str):
+        raise UserError(f"{path}: prediction {n} ({row['instance_id']}): model_patch is not text")
+    return row
+
+
+def load_predictions(
+    source: str,
+    selected: list[Instance],
+    dataset_ids: set[str],
+    k: int | None,
+    drop_tests: bool = True,
+) -> Imported:
+    """Candidates from a predictions file, or from the gold patches with source 'gold'."""
+    if source == GOLD:
+        rows = [
+            {"instance_id": i.instance_id, "model_patch": i.gold_patch, "model_name_or_path": GOLD}
+            for i in selected
+        ]
+    else:
+        rows = read_rows(Path(source))
+    unknown = sorted({r["instance_id"] for r in rows} - dataset_ids)
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise UserError(
+            f"{source}: {len(unknown)} prediction id(s) are not in the dataset ({shown}): "
+            "pick the matching --dataset/--split or fix the file"
+        )
+    models = Counter(str(r.get("model_name_or_path") or "unknown") for r in rows)
+    if len(models) > 1:
+        raise UserError(
+            f"{source}: predictions of several models ({', '.join(sorted(models))}): "
+            "evaluate one model per run"
+        )
+    wanted = {i.instance_id for i in selected}
+    per_issue = Counter(r["instance_id"] for r in rows if r["instance_id"] in wanted)
+    k = k or max(per_issue.values(), default=0)
+    if not k:
+        raise UserError(f"{source}: no predictions for the selected instances")
+    candidates, seen, dropped = [], Counter(), 0
+    for row in rows:
+        iid = row["instance_id"]
+        if iid not in wanted:
+            continue
+        if seen[iid] >= k:
+            dropped += 1
+            continue
+        candidates.append(_candidate(iid, seen[iid], row.get("model_patch") or "", drop_tests))
+        seen[iid] += 1
+    without = sorted(wanted - set(per_issue))
+    model = next(iter(models)) if models else "unknown"
+    return Imported(candidates, k, model, without, dropped)
+
+
+def _candidate(iid: str, index: int, raw: str, drop_tests: bool) -> Candidate:
+    from agents.patches import PatchRejected, normalise
+
+    try:
+        normal = normalise(raw, drop_tests)
+        patch, sha, reason, files = normal.text, normal.sha, None, normal.files
+    except PatchRejected as exc:
+        patch, sha, reason, files = "", None, str(exc), ()
+    return Candidate(iid, index, patch, sha, reason, raw, 0, 0, 0.0, None, files)
