@@ -9,9 +9,10 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	bash scripts/install-llama-cpp.sh $(BIN)/pip
 	$(BIN)/pip install -q -e '.[dev,embedded,ray]'
 	touch $(STAMP)
 
