@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.config import SandboxLimits
+from harness.config import SandboxLimits, size_bytes
 from harness.errors import UserError
 
 app = typer.Typer(
@@ -74,6 +73,21 @@ Timeout = Annotated[
 LogCap = Annotated[
     int,
     typer.Option(min=1, help="Captured output per command, MiB.", rich_help_panel="Isolation"),
+]
+Disk = Annotated[
+    str,
+    typer.Option(
+        help="What a container may write (e.g. 4g); past it, it is killed.",
+        rich_help_panel="Isolation",
+    ),
+]
+IncludeFlagged = Annotated[
+    bool,
+    typer.Option(
+        help="Count candidates the integrity screen flagged (tampering with tests, the test "
+        "runner or the process) in coverage and selection.",
+        rich_help_panel="Verification",
+    ),
 ]
 Namespace = Annotated[
     str,
@@ -206,20 +220,26 @@ ActionFormat = Annotated[
 DEFAULT = SandboxLimits()
 
 
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$", re.I)
-_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
-MIN_MEMORY = 64 * 2**20
+MIN_SIZE = 64 * 2**20
 
 
-def _limits(network: str, memory: str, pids: int, cpus: float, timeout: float, log_cap: int):
+def _limits(
+    network: str,
+    memory: str,
+    pids: int,
+    cpus: float,
+    timeout: float,
+    log_cap: int,
+    disk: str = DEFAULT.disk,
+):
     if network not in ("none", "bridge"):
         raise UserError(f"--network {network}: use none or bridge")
-    match = _MEMORY.match(memory.strip())
-    if not match:
-        raise UserError(f"--memory {memory}: use a size such as 512m or 4g")
-    size = float(match[1]) * _UNITS[match[2].lower()]
-    if size < MIN_MEMORY:
-        raise UserError(f"--memory {memory}: at least 64m, or the tests cannot start")
+    for option, value in (("--memory", memory), ("--disk", disk)):
+        size = size_bytes(value)
+        if size is None:
+            raise UserError(f"{option} {value}: use a size such as 512m or 4g")
+        if size < MIN_SIZE:
+            raise UserError(f"{option} {value}: at least 64m, or the tests cannot start")
     return SandboxLimits(
         network=network,
         memory=memory,
@@ -227,6 +247,7 @@ def _limits(network: str, memory: str, pids: int, cpus: float, timeout: float, l
         cpus=cpus,
         timeout_s=timeout,
         log_cap_bytes=log_cap * 1024 * 1024,
+        disk=disk,
     )
 
 
@@ -248,6 +269,7 @@ def verify(
     cpus: Cpus = DEFAULT.cpus,
     timeout: Timeout = DEFAULT.timeout_s,
     log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    disk: Disk = DEFAULT.disk,
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
@@ -259,7 +281,7 @@ def verify(
     Exit status: 0 resolved, 1 not resolved, 2 a usage or setup error."""
     from harness import wiring
 
-    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
     (target,) = wiring.load(dataset, split, [instance])
     if patch == "gold":
         text = target.gold_patch
@@ -313,6 +335,13 @@ def _print_verdict(verdict) -> None:
         f"verdict: [bold {style}]{verdict.status.value}[/]"
         + (f"  ({escape(verdict.reason)})" if verdict.reason else "")
     )
+    official = {True: "resolved", False: "not resolved", None: "-"}[verdict.official_resolved]
+    console.print(
+        f"official rules: {official}; outcomes from: {verdict.channel or '-'}"
+        + (f"; apply: {escape(verdict.apply_command)}" if verdict.apply_command else "")
+    )
+    for flag in verdict.flags:
+        console.print(f"[yellow]flagged[/] {escape(flag)}")
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in verdict.durations.items())
     console.print(f"image {escape(verdict.image)}  network {verdict.network}  {timing}")
     if verdict.artifacts:
@@ -347,6 +376,7 @@ def validate(
     cpus: Cpus = DEFAULT.cpus,
     timeout: Timeout = DEFAULT.timeout_s,
     log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    disk: Disk = DEFAULT.disk,
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
@@ -359,7 +389,7 @@ def validate(
     from harness import wiring
     from harness.validate import validate as run_validation
 
-    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
     patterns = [p for item in instances or [] for p in item.split(",") if p]
     chosen = wiring.load(dataset, split, patterns or None)
     pipe = wiring.build_pipeline(
@@ -476,6 +506,7 @@ def run(
     cpus: Cpus = DEFAULT.cpus,
     timeout: Timeout = DEFAULT.timeout_s,
     log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    disk: Disk = DEFAULT.disk,
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
@@ -495,7 +526,7 @@ def run(
     from harness.run_issue import IssueRun
     from harness.types import SamplingConfig
 
-    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
     dataset = dataset or ("mini" if issue.startswith("swe-monkeys__") else "lite")
     (instance,) = wiring.load(dataset, split, [issue])
     sampling = SamplingConfig(temperature, top_p, max_tokens, seed)
@@ -883,10 +914,12 @@ def eval_command(
     cpus: Cpus = DEFAULT.cpus,
     timeout: Timeout = DEFAULT.timeout_s,
     log_cap: LogCap = DEFAULT.log_cap_bytes // 2**20,
+    disk: Disk = DEFAULT.disk,
     image_namespace: Namespace = "swebench",
     image_tag: Tag = "latest",
     pull: Pull = True,
     image_source: ImageSource = "auto",
+    include_flagged: IncludeFlagged = False,
     infra_retries: InfraRetries = 3,
     infra_backoff: InfraBackoff = 5.0,
     cache: UseCache = True,
@@ -905,7 +938,7 @@ def eval_command(
     from harness.summary import summarize
     from harness.types import SamplingConfig
 
-    limits = _limits(network, memory, pids, cpus, timeout, log_cap)
+    limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
     if executor not in ("local", "ray"):
         raise UserError(f"--executor {executor}: use local or ray")
     patterns = [p for item in instances or [] for p in item.split(",") if p]
@@ -935,6 +968,7 @@ def eval_command(
         "command": "eval",
         "identity": identity,
         "price": price.to_dict(),
+        "include_flagged": include_flagged,
         **({"created_at": existing["created_at"]} if existing else {}),
     }
     with store.writer():
@@ -1083,13 +1117,20 @@ def _print_summary(summary: dict) -> None:
 def report(
     runs: Annotated[list[Path], typer.Argument(help="Run directories to report (and overlay).")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default: RUN/report).")] = None,
+    include_flagged: Annotated[
+        bool | None,
+        typer.Option(
+            "--include-flagged/--exclude-flagged",
+            help="Count screen-flagged candidates (default: as the run was made).",
+        ),
+    ] = None,
 ) -> None:
     """Table, coverage-versus-samples and -cost plots (PNG), JSON, Markdown, and the selected
     patch per issue as SWE-bench predictions; a FLOPs-matched comparison for two runs."""
     from harness.report import coverage_table, write_report
 
     out = out or (runs[0] / "report")
-    result = write_report(runs, out)
+    result = write_report(runs, out, include_flagged)
     console.print(coverage_table(result["summaries"]))
     for row in result["matched"]:
         console.print(f"FLOPs-matched: {row}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import asdict, dataclass
 
 
@@ -16,8 +18,12 @@ class SandboxLimits:
     """Memory limit (swap included); a test that allocates past it is killed by the kernel."""
     pids: int = 1024
     """Most processes at once in the container, so a fork bomb hits a wall."""
-    cpus: float = 2.0
-    """CPU quota in cores."""
+    cpus: float = float(max(1, (os.cpu_count() or 2) - 1))
+    """CPU quota in cores: by default one core fewer than the host has, so a candidate that
+    spins (a fork bomb up to the pids limit) leaves the harness and the other workers room."""
+    disk: str = "4g"
+    """What the container may write (its writable layer); past it the container is killed.
+    overlay2 on ext4 has no quota, so a watchdog measures the layer while the tests run."""
     timeout_s: float = 1800.0
     """Wall clock for the tests; past it the container is killed (the official default is 1800)."""
     log_cap_bytes: int = 8 * 1024 * 1024
@@ -25,3 +31,13 @@ class SandboxLimits:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def size_bytes(text: str) -> int | None:
+    """Docker's size notation (512m, 4g, 100k, bytes) in bytes; None when it is not one."""
+    match = _SIZE.match(text.strip())
+    return int(float(match[1]) * _UNITS[match[2].lower()]) if match else None

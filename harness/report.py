@@ -15,11 +15,13 @@ from harness.store import RunStore
 from harness.summary import official_report, summarize
 
 
-def load_summary(run_dir: Path) -> tuple[RunStore, dict[str, Any]]:
+def load_summary(
+    run_dir: Path, include_flagged: bool | None = None
+) -> tuple[RunStore, dict[str, Any]]:
     store = RunStore(run_dir)
     if store.manifest() is None:
         raise UserError(f"{run_dir} is not a run directory (no manifest.json)")
-    summary = summarize(store)
+    summary = summarize(store, include_flagged=include_flagged)
     if not summary["n_issues"]:
         raise UserError(f"{run_dir} holds no samples yet: nothing to report")
     return store, summary
@@ -36,9 +38,10 @@ def coverage_table(summaries: list[dict]) -> Table:
     ks = sorted({int(k) for s in summaries for k in s.get("coverage_at", {})})
     for k in ks:
         table.add_column(f"k={k}", justify="right")
+    table.add_column("official@n", justify="right")
     table.add_column("majority", justify="right")
     table.add_column("first valid", justify="right")
-    for name in ("apply failed", "timeout", "error", "missing"):
+    for name in ("suspicious", "flagged", "apply failed", "timeout", "error", "missing"):
         table.add_column(name, justify="right")
     for s in summaries:
         cells = []
@@ -46,11 +49,16 @@ def coverage_table(summaries: list[dict]) -> Table:
             cov = s.get("coverage_at", {}).get(str(k))
             cost = dollars_per_sample(s) * k * s["n_issues"]
             cells.append("-" if cov is None else f"{cov:.1%}" + (f"\n${cost:,.2f}" if cost else ""))
+        official = s.get("official_coverage_at", {})
+        last = max(official, key=int) if official else None
         table.add_row(
             s["run_id"],
             *cells,
+            f"{official[last]:.1%}" if last else "-",
             f"{s['selection']['majority_vote']:.1%}",
             f"{s['selection']['first_valid']:.1%}",
+            str(s["patch_statuses"].get("suspicious", 0)),
+            str(sum(s.get("flags", {}).values())),
             *(str(s["patch_statuses"].get(k, 0)) for k in ("apply_failed", "timeout", "error")),
             str(s.get("missing", {}).get("samples", 0)),
         )
@@ -159,8 +167,17 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
                 f"- fit: log(coverage) = {f['a']:.3f} * k^{f['b']:.3f}; "
                 f"50% at k = {f['k_for_50pct']:.3g}, 80% at k = {f['k_for_80pct']:.3g}"
             )
-        lines += ["", "| k | coverage |", "|---:|---:|"]
-        lines += [f"| {k} | {v:.1%} |" for k, v in s.get("coverage_at", {}).items()]
+        flags = ", ".join(f"{n} {rule}" for rule, n in sorted(s.get("flags", {}).items()))
+        lines.append(
+            f"- integrity screen: {flags or 'nothing flagged'}; flagged candidates are "
+            + ("counted" if s.get("include_flagged") else "excluded from coverage and selection")
+        )
+        lines += ["", "| k | coverage | official rules |", "|---:|---:|---:|"]
+        official = s.get("official_coverage_at", {})
+        lines += [
+            f"| {k} | {v:.1%} | " + (f"{official[k]:.1%}" if k in official else "-") + " |"
+            for k, v in s.get("coverage_at", {}).items()
+        ]
         lines.append("")
     if matched:
         lines += [
@@ -177,7 +194,15 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
 
 def _statuses(summary: dict) -> str:
     counts = summary.get("patch_statuses", {})
-    order = ("resolved", "unresolved", "apply_failed", "timeout", "error", "unverified")
+    order = (
+        "resolved",
+        "unresolved",
+        "suspicious",
+        "apply_failed",
+        "timeout",
+        "error",
+        "unverified",
+    )
     return ", ".join(f"{counts.get(k, 0)} {k}" for k in order)
 
 
@@ -186,9 +211,11 @@ def official_report_name(summary: dict) -> str:
     return f"{str(summary.get('model') or 'unknown').replace('/', '__')}.{summary['run_id']}.json"
 
 
-def write_report(run_dirs: list[Path], out_dir: Path) -> dict[str, Any]:
+def write_report(
+    run_dirs: list[Path], out_dir: Path, include_flagged: bool | None = None
+) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    loaded = [load_summary(d) for d in run_dirs]
+    loaded = [load_summary(d, include_flagged) for d in run_dirs]
     summaries = [s for _, s in loaded]
     for store, s in loaded:
         store.write_json("summary.json", s)

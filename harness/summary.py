@@ -37,7 +37,11 @@ CONVENTION = (
 )
 
 
-def summarize(store: RunStore, price: PriceTable | None = None) -> dict[str, Any]:
+def summarize(
+    store: RunStore, price: PriceTable | None = None, include_flagged: bool | None = None
+) -> dict[str, Any]:
+    """include_flagged: count candidates the integrity screen flagged (default: as the run's
+    manifest says, else no)."""
     manifest = store.manifest() or {}
     identity = manifest.get("identity", {})
     price = price or PriceTable(**manifest.get("price", {}))
@@ -48,8 +52,10 @@ def summarize(store: RunStore, price: PriceTable | None = None) -> dict[str, Any
         if k is None or c.sample_index < k:
             by_issue[c.instance_id].append(c)
     predictions = bool(identity.get("predictions"))
+    if include_flagged is None:
+        include_flagged = bool(manifest.get("include_flagged"))
     issues = {
-        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions)
+        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged)
         for iid in identity.get("instances") or sorted(by_issue)
     }
     return {
@@ -59,6 +65,7 @@ def summarize(store: RunStore, price: PriceTable | None = None) -> dict[str, Any
         "dataset": identity.get("dataset"),
         "mode": "predictions" if predictions else "generation",
         "convention": CONVENTION,
+        "include_flagged": include_flagged,
         "issues": issues,
         **_aggregate(store, issues, identity, price),
     }
@@ -70,15 +77,18 @@ def _issue(
     verdicts: dict[tuple[str, str], Verdict],
     k: int | None,
     predictions: bool,
+    include_flagged: bool = False,
 ) -> dict[str, Any]:
-    outcomes, unanswered, unfinished = [], 0, 0
+    outcomes, official, unanswered, unfinished = [], [], 0, 0
     for c in cands:
         if c.missing:
             unanswered += 1
         elif c.patch_sha is None:
             outcomes.append(False)
+            official.append(False)
         elif (v := verdicts.get((iid, c.patch_sha))) is not None and v.decided:
-            outcomes.append(v.resolved)
+            outcomes.append(v.resolved and (include_flagged or not screened(v)))
+            official.append(bool(v.official_resolved))
         else:
             unfinished += 1
     absent = max((k or len(cands)) - len(cands), 0)
@@ -87,13 +97,35 @@ def _issue(
     for sha in {s for s in shas if s}:
         v = verdicts.get((iid, sha))
         statuses[v.status.value if v else "unverified"] += 1
-    no_apply = {s for s in shas if s and _status(verdicts, iid, s) == "apply_failed"}
-    applying = [s if s not in no_apply else None for s in shas]
-    resolving = {s for s in shas if s and (v := verdicts.get((iid, s))) and v.resolved}
+    # Selection sees what a deployer sees: whether a patch applies and what the screen says.
+    excluded = {
+        s
+        for s in shas
+        if s
+        and (v := verdicts.get((iid, s)))
+        and (v.status.value == "apply_failed" or (screened(v) and not include_flagged))
+    }
+    applying = [s if s not in excluded else None for s in shas]
+    resolving = {
+        s
+        for s in shas
+        if s
+        and (v := verdicts.get((iid, s)))
+        and v.resolved
+        and (include_flagged or not screened(v))
+    }
+    flags = Counter(
+        f.split(":", 1)[0]
+        for s in {s for s in shas if s}
+        if (v := verdicts.get((iid, s)))
+        for f in set(v.flags)
+    )
     pick, first = majority_vote(applying), first_valid(applying)
     return {
         "n": len(outcomes) + (absent if predictions else 0),
         "c": sum(outcomes),
+        "c_official": sum(official),
+        "flags": dict(flags),
         "samples": len(cands),
         "valid": sum(s is not None for s in shas),
         "unique": len({s for s in shas if s}),
@@ -112,6 +144,11 @@ def _issue(
         "prompt_tokens": sum(c.prompt_tokens for c in cands),
         "completion_tokens": sum(c.completion_tokens for c in cands),
     }
+
+
+def screened(verdict: Verdict) -> bool:
+    """Flagged by the integrity screen (a fuzzy apply is noted, not excluded)."""
+    return any(not f.startswith("fuzzy-apply") for f in verdict.flags)
 
 
 def _decided(verdict: Verdict | None) -> bool:
@@ -177,9 +214,16 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
     flops = inference_flops(size, prompt, completion, mean_context) if size else None
     n_issues = len(issues)
     missing = _missing(issues)
-    statuses = Counter()
+    statuses, flags = Counter(), Counter()
     for i in issues.values():
         statuses.update(i["statuses"])
+        flags.update(i["flags"])
+    n_min = min(i["n"] for i in issues.values())
+    official = (
+        dataset_curve([(i["n"], i["c_official"]) for i in issues.values()], log_spaced_ks(n_min))
+        if n_min
+        else []
+    )
     return {
         "n_issues": n_issues,
         **_curve(issues),
@@ -187,6 +231,8 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
         "missing": missing,
         "unverified": sum(i["unverified"] for i in issues.values()),
         "patch_statuses": dict(statuses),
+        "flags": dict(flags),
+        "official_coverage_at": dict(zip(map(str, log_spaced_ks(n_min)), official, strict=True)),
         "resolved_any": solved / n_issues,
         "selection": {
             "majority_vote": sum(i["majority_resolved"] for i in issues.values()) / n_issues,

@@ -100,10 +100,12 @@ class ExecResult:
     duration_s: float = 0.0
     truncated_bytes: int = 0
     """How many bytes of output were dropped by the cap."""
+    over_disk: int | None = None
+    """Bytes the sandbox had written when it was killed for passing its disk limit."""
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        return self.returncode == 0 and not self.timed_out and self.over_disk is None
 
 
 class VerdictStatus(enum.StrEnum):
@@ -113,6 +115,9 @@ class VerdictStatus(enum.StrEnum):
     TIMEOUT = "timeout"
     ERROR = "error"
     """Infrastructure failed (image missing, container died): not the patch's fault."""
+    SUSPICIOUS = "suspicious"
+    """The channels that report the tests disagree (a forged or rewritten record, output after
+    the runner finished): never resolved, whatever the log says."""
 
 
 @dataclass
@@ -146,6 +151,12 @@ class Verdict:
     """Taken from the verdict cache (its artifacts copied into this run), not run here."""
     attempts: int = 1
     """Verifications it took: more than one when the sandbox failed and it was retried."""
+    official_resolved: bool | None = None
+    """What swebench's own grading says of the same log (XFAIL counts as passing there)."""
+    channel: str = ""
+    """Where the test outcomes came from: "pytest-plugin" (our signed record) or "log"."""
+    flags: list[str] = field(default_factory=list)
+    """Integrity screen findings ("rule: path: detail"), and `fuzzy-apply`."""
     versions: dict[str, str] = field(default_factory=dict)
 
     @property

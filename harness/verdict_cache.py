@@ -20,10 +20,15 @@ from pathlib import Path
 
 from harness.types import Verdict, VerdictStatus
 
-GRADING_VERSION = "2"
+GRADING_VERSION = "3"
 """Bumped whenever the harness grades differently, so older verdicts stop matching."""
 
-CACHEABLE = {VerdictStatus.RESOLVED, VerdictStatus.UNRESOLVED, VerdictStatus.APPLY_FAILED}
+CACHEABLE = {
+    VerdictStatus.RESOLVED,
+    VerdictStatus.UNRESOLVED,
+    VerdictStatus.APPLY_FAILED,
+    VerdictStatus.SUSPICIOUS,
+}
 
 
 def default_root() -> Path:

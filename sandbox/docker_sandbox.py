@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests
 
-from harness.config import SandboxLimits
+from harness.config import SandboxLimits, size_bytes
 from harness.protocols import SandboxError
 from harness.types import ExecResult
 from sandbox.output import CappedOutput
@@ -27,6 +27,7 @@ OWNER_LABEL = "swe-monkeys.owner"
 """host:pid:start-time of the process that started the container, so `harness clean` can tell
 a live run's containers from those of a process that died (pid reuse is caught by the time)."""
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+DISK_POLL_S = 2.0
 
 
 def _start_time(pid: int) -> str | None:
@@ -91,7 +92,13 @@ class DockerSession:
         out = CappedOutput(self.limits.log_cap_bytes)
         reader = threading.Thread(target=_drain, args=(stream, out), daemon=True)
         reader.start()
-        reader.join(timeout_s)
+        written = self._watch(reader, start + timeout_s)
+        if written is not None:  # past the disk limit: killed like a timeout, said apart
+            self._kill()
+            reader.join(10)
+            return ExecResult(
+                None, out.text(), False, time.monotonic() - start, out.dropped, written
+            )
         if reader.is_alive():
             # Killing the whole container is the only way to be sure that every process the
             # command started (forks, daemons) stops; the session ends with it.
@@ -113,6 +120,29 @@ class DockerSession:
                 "the engine restarted"
             )
         return ExecResult(code, out.text(), False, time.monotonic() - start, out.dropped)
+
+    def _watch(self, reader: threading.Thread, deadline: float) -> int | None:
+        """Wait for the command until the deadline, measuring the container's writable layer
+        every few seconds; the bytes written when that passes the disk limit, else None."""
+        limit = size_bytes(self.limits.disk)
+        while reader.is_alive() and time.monotonic() < deadline:
+            reader.join(min(DISK_POLL_S, max(deadline - time.monotonic(), 0)))
+            if limit is not None and (written := self._written()) > limit:
+                return written
+        # once more at the end: a burst between two polls counts too
+        if limit is not None and not reader.is_alive() and (written := self._written()) > limit:
+            return written
+        return None
+
+    def _written(self) -> int:
+        """Bytes in the container's writable layer (0 when the engine cannot say now)."""
+        try:
+            listed = self.client.api.containers(
+                all=True, filters={"id": self.container.id}, size=True
+            )
+        except ENGINE_ERRORS:
+            return 0  # the exec's own error handling reports an engine that went away
+        return (listed[0].get("SizeRw") or 0) if listed else 0
 
     def _state(self, settle_s: float) -> dict:
         """The container's state. A command killed by a signal may have died with its

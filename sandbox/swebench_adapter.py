@@ -47,6 +47,7 @@ __all__ = [
     "SWEBENCH_VERSION",
     "Grade",
     "eval_script",
+    "test_command",
     "grade",
     "official_image_name",
     "register_repo",
@@ -149,8 +150,15 @@ def official_image_name(
     return _test_spec(instance, namespace or None, tag).instance_image_key
 
 
-def eval_script(instance: Instance) -> str:
-    """swebench's eval script for the instance, with the test command's exit code recorded."""
+def test_command(instance: Instance) -> str:
+    """The spec's test command (some specs give a list of commands)."""
+    cmd = _specs(instance).get("test_cmd", "")
+    return " && ".join(cmd) if isinstance(cmd, list) else str(cmd)
+
+
+def eval_script(instance: Instance, prelude: list[str] | tuple[str, ...] = ()) -> str:
+    """swebench's eval script for the instance, with the test command's exit code recorded and
+    `prelude` (shell lines) run just before the tests start."""
     lines = make_eval_script_list(
         instance.to_row(),
         _specs(instance),
@@ -161,12 +169,20 @@ def eval_script(instance: Instance) -> str:
     )
     start = lines.index(f": '{START_TEST_OUTPUT}'")
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
+    lines[start:start] = list(prelude)
     return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+
+
+MARKERS = (START_TEST_OUTPUT, END_TEST_OUTPUT, EXIT_CODE_MARKER)
+"""The lines the eval script itself prints around the tests."""
 
 
 @dataclass(frozen=True)
 class Grade:
     resolved: bool
+    """The official rules, then our spoof check on the exit code."""
+    official: bool
+    """swebench's get_eval_report alone."""
     fail_to_pass: dict[str, str]
     pass_to_pass: dict[str, str]
     test_exit_code: int | None
@@ -210,4 +226,4 @@ def grade(instance: Instance, log_text: str) -> Grade:
         )
     if END_TEST_OUTPUT not in log_text and not reason:
         reason = "test output end marker missing"
-    return Grade(resolved, f2p, p2p, exit_code, reason)
+    return Grade(resolved, bool(report["resolved"]), f2p, p2p, exit_code, reason)

@@ -13,10 +13,22 @@ from harness.config import SandboxLimits
 from harness.errors import UserError
 from harness.protocols import Sandbox, SandboxError
 from harness.types import Instance, Verdict, VerdictStatus
-from sandbox import swebench_adapter
+from sandbox import guard, integrity, swebench_adapter
 
 PATCH_PATH = "/tmp/patch.diff"
 EVAL_PATH = "/eval.sh"
+TREE_STATE = "/tmp/swem-tree"
+RECORD_TREE = (
+    f"mkdir -p {TREE_STATE} && git diff HEAD --binary > {TREE_STATE}/base.diff && "
+    f"git ls-files --others -z > {TREE_STATE}/untracked"
+)
+"""The tree as the image left it (its own edits to tracked files, its untracked files)."""
+RESTORE_TREE = (
+    f"git checkout -q -- . && {{ [ ! -s {TREE_STATE}/base.diff ] || "
+    f"git apply {TREE_STATE}/base.diff; }} && "
+    f"git ls-files --others -z | sort -z > {TREE_STATE}/now && "
+    f"sort -z {TREE_STATE}/untracked | comm -z -23 {TREE_STATE}/now - | xargs -0 -r rm -f --"
+)
 APPLY_TIMEOUT_S = 120.0
 _HEADER_PATHS = re.compile(
     r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|(?:rename|copy) (?:from|to) (\S+))",
@@ -29,14 +41,16 @@ def patch_sha(patch: str) -> str:
 
 
 def unsafe_path(patch: str) -> str | None:
-    """The first path in the patch's headers that leaves the repository, if any. Checked before
-    applying: `patch` (the last fallback) writes wherever a header points."""
+    """The first path in the patch's headers that leaves the repository or enters .git, if
+    any. Checked before applying: `patch` (the last fallback) writes wherever a header points."""
     for match in _HEADER_PATHS.finditer(patch):
         for path in filter(None, match.groups()):
             if path == "/dev/null":
                 continue
             stripped = path[2:] if path[:2] in ("a/", "b/") else path
-            if stripped.startswith("/") or ".." in stripped.split("/"):
+            parts = stripped.split("/")
+            # .git/ too: a hook written there runs when the eval script next calls git.
+            if stripped.startswith("/") or ".." in parts or ".git" in parts:
                 return path
     return None
 
@@ -82,8 +96,9 @@ class Verifier:
         )
         start = time.monotonic()
         (out / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
+        verdict.flags = [str(f) for f in integrity.screen(patch, instance.repo)]
         try:
-            script = swebench_adapter.eval_script(instance)
+            script = swebench_adapter.eval_script(instance, guard.env_lines())
             (out / "eval.sh").write_text(script)
             t0 = time.monotonic()
             verdict.image = self.image_for(instance)
@@ -107,38 +122,97 @@ class Verifier:
             return
         with self.sandbox.open(verdict.image, limits, self.run_id) as session:
             t0 = time.monotonic()
-            if patch.strip():
-                session.write_file(PATCH_PATH, patch)
-                log = []
-                for command in swebench_adapter.GIT_APPLY_CMDS:
-                    result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
-                    log.append(
-                        f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]"
-                    )
-                    if result.ok:
-                        verdict.apply_command = command
-                        break
-                (out / "apply.log").write_text("\n".join(log), errors="replace")
-                if verdict.apply_command is None:
-                    verdict.status = VerdictStatus.APPLY_FAILED
-                    verdict.reason = _first_error(result.output)
-                    return
+            if patch.strip() and not _apply(session, patch, verdict, out):
+                return
             verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
+            key = guard.new_key()
+            session.write_file(f"{guard.GUARD_DIR}/{guard.PLUGIN}.py", guard.plugin_source())
+            session.write_file(guard.KEY_PATH, key)
             session.write_file(EVAL_PATH, script)
             result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
+            done = not result.timed_out and result.over_disk is None
+            report, key_left = _guard_files(session) if done else (b"", False)
         verdict.durations["tests_s"] = round(result.duration_s, 3)
         log_path = out / "test_output.txt"
         log_path.write_text(result.output, errors="replace")
+        (out / "runner_record.jsonl").write_bytes(report)
         verdict.log_path = self.relative(log_path)
-        graded = swebench_adapter.grade(instance, result.output)
-        verdict.fail_to_pass, verdict.pass_to_pass = graded.fail_to_pass, graded.pass_to_pass
-        verdict.test_exit_code = graded.test_exit_code
-        if result.timed_out:
+        self._grade(instance, verdict, result, report, key, key_left, limits)
+
+    def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
+        official = swebench_adapter.grade(instance, result.output)
+        cut, end_found = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
+        log = swebench_adapter.grade(instance, cut) if end_found else official
+        channel = guard.read_channel(report, key, key_left)
+        expected = guard.expects_plugin(swebench_adapter.test_command(instance))
+        judged = guard.judge(
+            log.fail_to_pass,
+            log.pass_to_pass,
+            official.test_exit_code,
+            channel,
+            expected,
+            end_found,
+        )
+        verdict.official_resolved = official.official
+        verdict.channel = judged.channel
+        verdict.fail_to_pass, verdict.pass_to_pass = judged.fail_to_pass, judged.pass_to_pass
+        verdict.test_exit_code = official.test_exit_code
+        if result.over_disk is not None:
+            verdict.status = VerdictStatus.UNRESOLVED
+            verdict.reason = (
+                f"the tests wrote {result.over_disk / 2**20:.0f} MiB, past --disk "
+                f"{limits.disk}; the container was killed"
+            )
+        elif result.timed_out:
             verdict.status = VerdictStatus.TIMEOUT
             verdict.reason = f"tests ran past {limits.timeout_s:g} s; the container was killed"
+        elif judged.suspicious:
+            verdict.status, verdict.reason = VerdictStatus.SUSPICIOUS, judged.suspicious
+        elif judged.resolved and log.resolved:
+            verdict.status, verdict.reason = VerdictStatus.RESOLVED, ""
         else:
-            verdict.status = VerdictStatus.RESOLVED if graded.resolved else VerdictStatus.UNRESOLVED
-            verdict.reason = graded.reason
+            verdict.status = VerdictStatus.UNRESOLVED
+            verdict.reason = judged.reason or log.reason or "not resolved"
+
+
+def _apply(session, patch: str, verdict: Verdict, out: Path) -> bool:
+    """swebench's ladder (git apply, git apply --reject, patch --fuzz), each attempt on the tree
+    as the image left it: a failed `--reject` leaves half a patch and .rej files behind, so the
+    tree is put back (tracked files, and files the attempt created) before the next one."""
+    session.write_file(PATCH_PATH, patch)
+    snapshot = session.exec(RECORD_TREE, APPLY_TIMEOUT_S)
+    log = []
+    for command in swebench_adapter.GIT_APPLY_CMDS:
+        result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
+        log.append(f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]")
+        if result.ok:
+            verdict.apply_command = command
+            if command.startswith("patch "):
+                verdict.flags.append("fuzzy-apply: only `patch --fuzz` applied it")
+            break
+        if snapshot.ok:
+            restored = session.exec(RESTORE_TREE, APPLY_TIMEOUT_S)
+            log.append(f"$ (tree restored)\n{restored.output}\n[exit {restored.returncode}]")
+    (out / "apply.log").write_text("\n".join(log), errors="replace")
+    if verdict.apply_command is None:
+        verdict.status = VerdictStatus.APPLY_FAILED
+        verdict.reason = _first_error(result.output)
+        return False
+    return True
+
+
+def _guard_files(session) -> tuple[bytes, bool]:
+    """The plugin's record, and whether its key is still there (then it never loaded)."""
+    try:
+        report = session.read_file(guard.REPORT_PATH)
+    except FileNotFoundError:
+        report = b""
+    try:
+        session.read_file(guard.KEY_PATH)
+        key_left = True
+    except FileNotFoundError:
+        key_left = False
+    return report, key_left
 
 
 def _first_error(output: str) -> str:

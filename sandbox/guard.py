@@ -1,0 +1,203 @@
+"""Grading that a candidate cannot talk its way through (issue #12).
+
+Three channels say how the tests went: the log (what swebench parses), the eval script's record
+of the test command's exit status, and our pytest plugin's signed record (swem_guard.py), which
+the candidate cannot write without the key it never sees. Our verdict:
+
+- reads test outcomes from the plugin's record where the runner is pytest, else from the log;
+- ignores everything the log holds after the plugin's signed end marker;
+- counts a FAIL_TO_PASS test only when it PASSED (xfail, xpass and skip do not, whatever the
+  official grading says; PASS_TO_PASS keeps the official rule);
+- is `suspicious`, with the reason, when the channels disagree: a forged record, a report
+  rewritten to "passed" over a failing call, a plugin that never loaded, a log claiming a test
+  the runner never ran, or an exit status that changed after pytest finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GUARD_DIR = "/opt/swem-guard"
+PLUGIN = "swem_guard"
+KEY_PATH = f"{GUARD_DIR}/key"
+REPORT_PATH = f"{GUARD_DIR}/report.jsonl"
+END_MARKER = ">>>>> swe-monkeys runner finished"
+PASSING_LOG = {"PASSED", "XFAIL"}
+"""What swebench's grading counts as passing."""
+
+
+def plugin_source() -> str:
+    return (Path(__file__).with_name(f"{PLUGIN}.py")).read_text()
+
+
+def new_key() -> str:
+    return secrets.token_hex(32)
+
+
+def env_lines() -> list[str]:
+    """Shell lines that load the plugin into any pytest the eval script starts."""
+    return [
+        f"export SWEM_GUARD_DIR={GUARD_DIR}",
+        f'export PYTHONPATH="{GUARD_DIR}${{PYTHONPATH:+:$PYTHONPATH}}"',
+        f'export PYTEST_ADDOPTS="-p {PLUGIN} ${{PYTEST_ADDOPTS:-}}"',
+    ]
+
+
+def expects_plugin(test_cmd: str) -> bool:
+    """Where the plugin must load: pytest run directly. tox (sphinx) drops the environment and
+    other runners (django, sympy) are not pytest; there the log is the only record."""
+    return "pytest" in test_cmd and "tox" not in test_cmd
+
+
+def _sign(key: str, body: bytes) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Channel:
+    """What the plugin recorded, after checking every signature."""
+
+    loaded: bool = False
+    tests: dict[str, str] = field(default_factory=dict)
+    """nodeid -> PASSED, FAILED, ERROR, SKIPPED, XFAIL or XPASS."""
+    exitstatus: int | None = None
+    forged: int = 0
+    tampered: list[str] = field(default_factory=list)
+
+
+def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
+    channel = Channel(loaded=not key_left)
+    phases: dict[str, dict[str, dict]] = {}
+    for line in data.splitlines():
+        mac, _, body = line.partition(b" ")
+        if not hmac.compare_digest(mac.decode(errors="replace"), _sign(key, body)):
+            channel.forged += 1
+            continue
+        record = json.loads(body)
+        if record.get("event") == "finish":
+            channel.exitstatus = record["exitstatus"]
+        else:
+            phases.setdefault(record["nodeid"], {})[record["when"]] = record
+    for nodeid, by_phase in phases.items():
+        channel.tests[nodeid] = _status(by_phase)
+        if any(
+            r["raw"] in ("failed", "error") and r["reported"] == "passed" and not r["wasxfail"]
+            for r in by_phase.values()
+        ):
+            channel.tampered.append(nodeid)
+    return channel
+
+
+def _status(by_phase: dict[str, dict]) -> str:
+    if any(r["raw"] == "error" for r in by_phase.values()):
+        return "ERROR"
+    call = by_phase.get("call")
+    if call is None:  # skipped (or failed) in setup
+        setup = by_phase.get("setup", {})
+        return "SKIPPED" if setup.get("raw") == "skipped" else "ERROR"
+    raw, wasxfail = call["raw"], call["wasxfail"]
+    if raw == "passed":
+        return "XPASS" if wasxfail else "PASSED"
+    if raw == "failed":
+        return "XFAIL" if wasxfail else "FAILED"
+    return {"xfailed": "XFAIL", "skipped": "SKIPPED"}[raw]
+
+
+def cut_at_end(log: str, key: str, keep: tuple[str, ...]) -> tuple[str, bool]:
+    """The log up to the plugin's signed end marker, plus only the eval script's own marker
+    lines (`keep`) after it, and whether the signed marker was there. Whatever else follows
+    pytest's exit (an atexit hook, a process left running) cannot add a test outcome, and an
+    unsigned copy of the marker printed by the candidate cuts nothing."""
+    signed = f"{END_MARKER} {_sign(key, b'runner finished')}"
+    head, found, tail = log.partition(signed)
+    if not found:
+        return log, False
+    after = [line for line in tail.splitlines() if any(m in line for m in keep)]
+    return head + "\n".join(after) + "\n", True
+
+
+@dataclass(frozen=True)
+class Judgement:
+    resolved: bool
+    suspicious: str
+    """Why the channels disagree ('' when they agree)."""
+    reason: str
+    """Why it is not resolved ('' when resolved)."""
+    fail_to_pass: dict[str, str]
+    pass_to_pass: dict[str, str]
+    channel: str
+    """Where the outcomes came from: "pytest-plugin" or "log"."""
+
+
+def judge(
+    fail_to_pass: dict[str, str],
+    pass_to_pass: dict[str, str],
+    log_exit: int | None,
+    channel: Channel,
+    expected: bool,
+    end_found: bool,
+) -> Judgement:
+    """Our verdict from the log's statuses (already cut at the end marker), the script's exit
+    status and the plugin's record."""
+    suspicious = _disagreement(fail_to_pass, pass_to_pass, log_exit, channel, expected, end_found)
+    use_channel = channel.loaded and bool(channel.tests)
+    if use_channel:
+        f2p = {t: channel.tests.get(t, "MISSING") for t in fail_to_pass}
+        p2p = {t: channel.tests.get(t, "MISSING") for t in pass_to_pass}
+    else:
+        f2p, p2p = dict(fail_to_pass), dict(pass_to_pass)
+    failing = [t for t, s in f2p.items() if s != "PASSED"]
+    failing += [t for t, s in p2p.items() if s not in PASSING_LOG]
+    reason = ""
+    if failing:
+        first = failing[0]
+        status = f2p.get(first) or p2p.get(first)
+        reason = f"{len(failing)} required test(s) not passing, e.g. {first} ({status})"
+        if first in f2p and status in ("XFAIL", "XPASS", "SKIPPED"):
+            reason += ": a FAIL_TO_PASS test counts only when it PASSED"
+    elif not (f2p or p2p):
+        reason = "no required tests"
+    return Judgement(
+        resolved=not failing and bool(f2p or p2p) and not suspicious,
+        suspicious=suspicious,
+        reason=suspicious or reason,
+        fail_to_pass=f2p,
+        pass_to_pass=p2p,
+        channel="pytest-plugin" if use_channel else "log",
+    )
+
+
+def _disagreement(f2p, p2p, log_exit, channel: Channel, expected: bool, end_found: bool) -> str:
+    if channel.forged:
+        return f"suspicious: {channel.forged} forged line(s) in the runner's record"
+    if channel.tampered:
+        return f"suspicious: report rewritten to passed over a failing call: {channel.tampered[0]}"
+    if expected and not channel.loaded:
+        return "suspicious: the guard plugin never loaded into pytest"
+    if not channel.loaded:
+        return ""
+    if channel.exitstatus is None:
+        claims = [t for t, s in {**f2p, **p2p}.items() if s in PASSING_LOG]
+        if claims:
+            return "suspicious: pytest never finished, yet the log reports tests passing"
+        return ""
+    if not end_found:
+        return "suspicious: pytest finished but its end marker is missing from the log"
+    if log_exit is not None and (log_exit == 0) != (channel.exitstatus == 0):
+        return (
+            f"suspicious: pytest finished with status {channel.exitstatus} but the test "
+            f"command exited {log_exit}"
+        )
+    if channel.tests:
+        for test, status in {**f2p, **p2p}.items():
+            if status in PASSING_LOG and test not in channel.tests:
+                return f"suspicious: the log reports {test} {status}, but pytest never ran it"
+            seen = channel.tests.get(test)
+            if status == "PASSED" and seen is not None and seen != "PASSED":
+                return f"suspicious: the log reports {test} PASSED, pytest recorded {seen}"
+    return ""

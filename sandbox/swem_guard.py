@@ -1,0 +1,109 @@
+# ruff: noqa: UP031, UP032
+"""swe-monkeys' own record of a pytest run, copied into the container next to its key.
+
+Loaded with `PYTEST_ADDOPTS=-p swem_guard`, so pytest imports it before setuptools plugins,
+conftest.py files and any code of the repository. At import it reads and deletes its one-time
+key, and keeps local references to what it writes with, so code that the patch brings in later
+can neither read the key nor reach the record through the names it uses. Each record is a
+JSON line signed with HMAC-SHA256; the harness accepts only lines that verify.
+
+What it records is decided from the raw call (did the test function raise, and what), not from
+the TestReport that plugins and patched code may rewrite: a failure turned into `xfail` is
+recorded as xfailed, an outcome forced to "passed" is recorded as what the call did. After the
+run it prints a signed end marker to the real stdout; the harness ignores anything printed
+after it (an atexit hook printing PASSED lines, for one).
+
+It must run on every Python and pytest an SWE-bench environment has (3.5 on), hence no
+f-strings and no annotations.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+import pytest
+
+GUARD_DIR = os.environ.get("SWEM_GUARD_DIR", "/opt/swem-guard")
+END_MARKER = ">>>>> swe-monkeys runner finished"
+
+
+def _arm():
+    key_path = os.path.join(GUARD_DIR, "key")
+    try:
+        with open(key_path, "rb") as f:
+            key = f.read().strip()
+        os.unlink(key_path)
+    except OSError:
+        return None  # a second pytest in the same run, or an xdist worker: the first records
+    fd = os.open(
+        os.path.join(GUARD_DIR, "report.jsonl"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
+    stdout = os.dup(1)
+    write, sign, sha256, dumps = os.write, hmac.new, hashlib.sha256, json.dumps
+    skip_exc, xfail_exc = pytest.skip.Exception, pytest.xfail.Exception
+
+    def emit(record):
+        body = dumps(record, sort_keys=True)
+        mac = sign(key, body.encode("utf-8"), sha256).hexdigest()
+        write(fd, (mac + " " + body + "\n").encode("utf-8"))
+
+    def finished():
+        # pytest's summary may still sit in Python's buffer: out before the marker.
+        for stream in (sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - a closed or replaced stream
+                pass
+        mac = sign(key, b"runner finished", sha256).hexdigest()
+        write(stdout, ("\n" + END_MARKER + " " + mac + "\n").encode("utf-8"))
+
+    def classify(call):
+        """What the phase did, from its raw outcome alone."""
+        if call.excinfo is None:
+            return "passed"
+        if call.excinfo.errisinstance(xfail_exc):
+            return "xfailed"
+        if call.excinfo.errisinstance(skip_exc):
+            return "skipped"
+        return "failed" if call.when == "call" else "error"
+
+    return emit, finished, classify
+
+
+_ARMED = _arm()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Outermost wrapper: the report it sees is the final one, after every other plugin.
+    outcome = yield
+    if _ARMED is None:
+        return
+    emit, _, classify = _ARMED
+    try:
+        report = outcome.get_result()
+        reported, wasxfail = report.outcome, hasattr(report, "wasxfail")
+    except BaseException:  # noqa: B036 - a broken report is itself worth recording
+        reported, wasxfail = "broken", False
+    emit(
+        {
+            "nodeid": item.nodeid,
+            "when": call.when,
+            "raw": classify(call),
+            "reported": reported,
+            "wasxfail": wasxfail,
+        }
+    )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _ARMED is not None:
+        _ARMED[0]({"event": "finish", "exitstatus": int(exitstatus)})
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if _ARMED is not None:
+        _ARMED[1]()
