@@ -91,7 +91,7 @@ class AgenticOptions:
     observation_chars: int = 4000
     """Each observation is cut to this many characters (head and tail kept)."""
     command_timeout_s: float = 60.0
-    drop_test_edits: bool = True
+    drop_test_edits: bool = False
     parallel: int = max(2, os.cpu_count() or 2)
     """Trajectories (so containers) at once; the model client bounds requests separately."""
     action_format: str = "fenced"

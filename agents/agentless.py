@@ -34,7 +34,7 @@ class AgentlessOptions:
     context_tokens: int = 6000
     """Budget for the code in the repair prompt."""
     localize_with_model: bool = True
-    drop_test_edits: bool = True
+    drop_test_edits: bool = False
 
 
 class AgentlessAgent:

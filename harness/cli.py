@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -79,6 +80,15 @@ Disk = Annotated[
     typer.Option(
         help="What a container may write (e.g. 4g); past it, it is killed.",
         rich_help_panel="Isolation",
+    ),
+]
+DropTestEdits = Annotated[
+    bool,
+    typer.Option(
+        help="Drop candidates' edits to test files. Off by default, as in the official "
+        "harness: the eval script resets the files the test patch touches, and the integrity "
+        "screen flags edits to the rest of the test suite.",
+        rich_help_panel="Agent",
     ),
 ]
 IncludeFlagged = Annotated[
@@ -482,9 +492,7 @@ def run(
     tensor_parallel_size: TensorParallel = 1,
     gpu_memory_utilization: GpuMemory = 0.9,
     max_model_len: MaxModelLen = None,
-    keep_test_edits: Annotated[
-        bool, typer.Option(help="Keep candidates' edits to test files (dropped by default).")
-    ] = False,
+    drop_test_edits: DropTestEdits = False,
     verify_patches: Annotated[
         bool, typer.Option("--verify/--no-verify", help="Verify candidates in Docker.")
     ] = True,
@@ -595,7 +603,7 @@ def run(
                 backend,
                 pipe,
                 limits,
-                not keep_test_edits,
+                drop_test_edits,
                 max_steps,
                 trajectory_tokens,
                 trajectory_seconds,
@@ -920,6 +928,15 @@ def eval_command(
     pull: Pull = True,
     image_source: ImageSource = "auto",
     include_flagged: IncludeFlagged = False,
+    drop_test_edits: DropTestEdits = False,
+    skip_unbuildable: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out (and list) selected instances whose image cannot be had, instead "
+            "of stopping.",
+            rich_help_panel="Images",
+        ),
+    ] = False,
     infra_retries: InfraRetries = 3,
     infra_backoff: InfraBackoff = 5.0,
     cache: UseCache = True,
@@ -943,7 +960,7 @@ def eval_command(
         raise UserError(f"--executor {executor}: use local or ray")
     patterns = [p for item in instances or [] for p in item.split(",") if p]
     chosen = wiring.load(dataset, split, patterns or None)
-    imported = _import_predictions(predictions, dataset, split, chosen, samples)
+    imported = _import_predictions(predictions, dataset, split, chosen, samples, drop_test_edits)
     samples = imported.k if imported else (samples or 10)
     label = imported.model if imported else model
     sampling = SamplingConfig(temperature, top_p, max_tokens, seed)
@@ -958,6 +975,7 @@ def eval_command(
         "agent": agent,
         "network": limits.network,
         "predictions": predictions,
+        "drop_test_edits": drop_test_edits,
         "harness_version": __version__,
         "swebench_version": _swebench_version(),
     }
@@ -985,9 +1003,12 @@ def eval_command(
         )
         if resume and (removed := pipe.sandbox.cleanup(run_id)):
             console.print(f"removed {removed} container(s) left by the interrupted run")
+        chosen = _buildable(pipe, chosen, executor, skip_unbuildable)
+        if imported:
+            kept = {i.instance_id for i in chosen}
+            imported.candidates = [c for c in imported.candidates if c.instance_id in kept]
         verify_fn = _remote_verify(
             pipe,
-            chosen,
             executor,
             ray_address,
             limits,
@@ -1033,7 +1054,7 @@ def eval_command(
                     backend,
                     pipe,
                     limits,
-                    True,
+                    drop_test_edits,
                     max_steps,
                     trajectory_tokens,
                     trajectory_seconds,
@@ -1049,7 +1070,7 @@ def eval_command(
     _exit_if_incomplete(pipe.store, summary)
 
 
-def _import_predictions(source, dataset, split, chosen, k):
+def _import_predictions(source, dataset, split, chosen, k, drop_tests):
     """--predictions as candidates (None without it), with the official harness's checks."""
     from harness import wiring
     from harness.predictions import load_predictions
@@ -1057,7 +1078,7 @@ def _import_predictions(source, dataset, split, chosen, k):
     if source is None:
         return None
     every = {i.instance_id for i in wiring.load(dataset, split)}
-    imported = load_predictions(source, chosen, every, k)
+    imported = load_predictions(source, chosen, every, k, drop_tests)
     if imported.without:
         shown = ", ".join(imported.without[:5]) + (", ..." if len(imported.without) > 5 else "")
         console.print(
@@ -1071,14 +1092,32 @@ def _import_predictions(source, dataset, split, chosen, k):
     return imported
 
 
-def _remote_verify(pipe, chosen, executor, ray_address, limits, namespace, tag, pull, source):
-    """The Ray verify callable for --executor ray; locally, None (after checking that every
-    instance has its image now, not after hours of generation)."""
+def _buildable(pipe, chosen, executor, skip: bool):
+    """The instances to evaluate. Locally every image is had now, not after hours of
+    generation; one that cannot be is an error, or with --skip-unbuildable is left out, listed,
+    and recorded in the manifest (the summary names it; it counts in no metric)."""
+    if executor != "local":
+        return chosen
+    skipped = {}
+    for instance in chosen:
+        try:
+            pipe.verifier.image_for(instance)
+        except UserError as exc:
+            if not skip:
+                raise
+            skipped[instance.instance_id] = str(exc)
+            console.print(f"[yellow]skipped[/] {instance.instance_id}: {escape(str(exc))}")
+    if skipped:
+        pipe.store.write_manifest({**(pipe.store.manifest() or {}), "unbuildable": skipped})
+        console.print(f"{len(skipped)} of {len(chosen)} instance(s) skipped as unbuildable")
+    return [i for i in chosen if i.instance_id not in skipped]
+
+
+def _remote_verify(pipe, executor, ray_address, limits, namespace, tag, pull, source):
+    """The Ray verify callable for --executor ray; None for local verification."""
     from harness import wiring
 
     if executor == "local":
-        for instance in chosen:
-            pipe.verifier.image_for(instance)
         return None
     from harness.executors import RayVerify, VerifierSpec
 
@@ -1106,6 +1145,8 @@ def _print_summary(summary: dict) -> None:
 
     console.print(coverage_table([summary]))
     tokens = summary["tokens"]
+    if skipped := summary.get("unbuildable"):
+        console.print(f"not evaluated (unbuildable): {', '.join(sorted(skipped))}")
     console.print(
         f"{summary['n_issues']} issues x {summary['samples_per_issue']} samples; solved by any "
         f"sample {summary['resolved_any']:.1%}; tokens {tokens['prompt']} prompt + "
@@ -1290,6 +1331,48 @@ def images_build(
         console.print(f"  [green]ok[/] {instance.instance_id} {built.image} ({how}){note}")
     console.print(f"{len(chosen) - failed}/{len(chosen)} built")
     raise typer.Exit(1 if failed else 0)
+
+
+@images_app.command("plan")
+def images_plan(
+    dataset: Dataset,
+    instances: Annotated[
+        list[str] | None,
+        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
+    ] = None,
+    split: Split = "test",
+) -> None:
+    """Each instance's environment recipe (Debian suite, Python, fidelity notes), or the
+    one-line reason there is none, without building anything."""
+    from harness import wiring
+    from sandbox.env_build import BuildFailed
+
+    wiring.register_minibench_specs()
+    patterns = [p for item in instances or [] for p in item.split(",") if p]
+    chosen = wiring.load(dataset, split, patterns or None)
+    builder = wiring.env_builder(None)  # recipes only: no engine needed
+    table = Table(title=f"environment plan for {len(chosen)} instance(s)")
+    for col in ("instance", "version", "python", "recipe or reason"):
+        table.add_column(col, overflow="fold")
+    refused: dict[str, int] = {}
+    for instance in chosen:
+        try:
+            env, _ = builder.recipes(instance)
+        except (BuildFailed, UserError) as exc:
+            reason = str(exc)
+            kind = re.sub(r"^\S+ \S+ ", "", reason) if "environment.yml" in reason else reason
+            refused[kind] = refused.get(kind, 0) + 1
+            table.add_row(instance.instance_id, instance.version, "-", f"[red]{escape(reason)}[/]")
+            continue
+        notes = "; ".join(env.notes) or "as specified"
+        table.add_row(
+            instance.instance_id, instance.version, f"{env.python} ({env.suite})", escape(notes)
+        )
+    console.print(table)
+    console.print(
+        f"{len(chosen) - sum(refused.values())}/{len(chosen)} with a recipe"
+        + "".join(f"; {n} refused: {escape(why)}" for why, n in refused.items())
+    )
 
 
 @images_app.command("ls")

@@ -70,7 +70,7 @@ def load_predictions(
     selected: list[Instance],
     dataset_ids: set[str],
     k: int | None,
-    drop_tests: bool = True,
+    drop_tests: bool = False,
 ) -> Imported:
     """Candidates from a predictions file, or from the gold patches with source 'gold'."""
     if source == GOLD:

@@ -54,9 +54,11 @@ def summarize(
     predictions = bool(identity.get("predictions"))
     if include_flagged is None:
         include_flagged = bool(manifest.get("include_flagged"))
+    unbuildable = manifest.get("unbuildable") or {}
     issues = {
         iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged)
         for iid in identity.get("instances") or sorted(by_issue)
+        if iid not in unbuildable
     }
     return {
         "schema_version": SCHEMA_VERSION,
@@ -66,6 +68,7 @@ def summarize(
         "mode": "predictions" if predictions else "generation",
         "convention": CONVENTION,
         "include_flagged": include_flagged,
+        "unbuildable": unbuildable,
         "issues": issues,
         **_aggregate(store, issues, identity, price),
     }

@@ -80,7 +80,7 @@ def build_pipeline(
 ) -> Pipeline:
     """A Docker-backed verifier writing into runs_dir/run_id. The store is locked for this
     process (pass one already locked, or one is made and locked here)."""
-    from sandbox import guard, swebench_adapter
+    from sandbox import swebench_adapter
     from sandbox.docker_sandbox import DockerSandbox, docker_client
     from sandbox.images import ImageOptions, ImageResolver, build_testbed_image, ensure_base_image
     from sandbox.verifier import Verifier
@@ -151,7 +151,7 @@ def build_pipeline(
             return None
         iid = instance.instance_id
         if iid not in scripts:
-            script = swebench_adapter.eval_script(instance, guard.env_lines())
+            script = verifier.script(instance, limits)
             scripts[iid] = hashlib.sha256(script.encode()).hexdigest()
         return {
             "instance": iid,
@@ -276,7 +276,7 @@ def env_builder(client):
         except Exception:  # noqa: BLE001 - absent at that commit
             return None
 
-    return EnvBuilder(client, checkout, read)
+    return EnvBuilder(client, checkout, read, log_dir=cache_dir() / "build-logs")
 
 
 class _locked:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from collections.abc import Callable
@@ -65,11 +66,14 @@ class EnvBuilder:
         checkout: Callable[[Instance, Path], Path],
         read_at_setup_commit: Callable[[Instance, str], str | None],
         build_timeout_s: float = 3600.0,
+        log_dir: Path | None = None,
     ) -> None:
         self.client = client
         self.checkout = checkout
         self.read = read_at_setup_commit
         self.timeout_s = build_timeout_s
+        self.log_dir = log_dir
+        """Every build's whole output is kept here, one file per image."""
 
     def recipes(self, instance: Instance):
         specs = swebench_adapter.env_specs(instance)
@@ -122,6 +126,14 @@ class EnvBuilder:
 
             shutil.rmtree(workdir, ignore_errors=True)
         return Built(inst_name, notes, time.monotonic() - start, False)
+
+    def _keep_log(self, target: str, text: str) -> Path | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / f"{_slug(target)}.log"
+        path.write_text(text, errors="replace")
+        return path
 
     def _labels(self, env: EnvRecipe, notes: str) -> dict[str, str]:
         return {
@@ -176,9 +188,11 @@ class EnvBuilder:
                 if time.monotonic() > deadline:
                     raise BuildFailed(f"build of {target} ran past {self.timeout_s:g} s")
             code = self.client.api.exec_inspect(exec_id)["ExitCode"]
+            log = self._keep_log(target, out.text())
             if code != 0:
+                where = f" (log: {log})" if log else ""
                 raise BuildFailed(
-                    f"building {target} failed (exit {code}): {_last_error(out.text())}"
+                    f"building {target} failed (exit {code}): {cause(out.text())}{where}"
                 )
             changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
             container.commit(*target.split(":"), changes=changes + ['CMD ["/bin/bash"]'])
@@ -198,6 +212,36 @@ def _tar(folder: Path, name: str) -> bytes:
     with tarfile.open(fileobj=buf, mode="w") as tar:
         tar.add(folder, arcname=name)
     return buf.getvalue()
+
+
+CAUSES = (
+    (
+        re.compile(
+            r"unable to execute '[^']*gcc'|command '[^']*gcc' failed|gcc: (not found|No such)"
+            r"|error: command '[^']*(cc|c\+\+)' failed: No such file"
+        ),
+        "no C compiler in the base image",
+    ),
+    (re.compile(r"Python\.h: No such file"), "no Python headers in the base image"),
+    (
+        re.compile(r"No matching distribution found for ([^\s]+)"),
+        "{0} is not on the package index for this Python",
+    ),
+    (
+        re.compile(r"missing the 'build_editable' hook"),
+        "the pinned setuptools cannot do an editable install (no PEP 660) and pip no longer "
+        "falls back to setup.py develop",
+    ),
+    (re.compile(r"Failed to build ([^\s]+)"), "{0} failed to build from source"),
+)
+
+
+def cause(log: str) -> str:
+    """The build's failure in one line, naming the cause where it is a known one."""
+    for pattern, text in CAUSES:
+        if match := pattern.search(log):
+            return text.format(*match.groups()) + f" ({_last_error(log)})"
+    return _last_error(log)
 
 
 def _last_error(log: str) -> str:

@@ -67,6 +67,15 @@ class EnvRecipe:
             # swebench's eval script sources this file; here it activates the venv
             f"echo '. {VENV}/bin/activate' > /opt/miniconda3/bin/activate",
             f". {VENV}/bin/activate",
+            # `tox --current-env` runs the tests through a symlink to the venv's python in
+            # .tox/, where no pyvenv.cfg is found, so Python starts as the bare system one.
+            # A .pth in the system site adds the venv's site (with its own .pth files, the
+            # editable installs): the bare interpreter then sees what the venv has, as a conda
+            # env's interpreter would. The venv itself ignores the system site.
+            "system_site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')",
+            'mkdir -p "$system_site"',
+            "venv_site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')",
+            'echo "import site; site.addsitedir(\'$venv_site\')" > "$system_site/swem-testbed.pth"',
             # Debian's bundled pip/setuptools break on setup_requires repos; upgrade first.
             "python -m pip install --upgrade pip setuptools wheel",
         ]

@@ -84,13 +84,23 @@ def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
         else:
             phases.setdefault(record["nodeid"], {})[record["when"]] = record
     for nodeid, by_phase in phases.items():
-        channel.tests[nodeid] = _status(by_phase)
+        # swebench's parsers cut a test name at its first space (parametrize ids may hold
+        # spaces); key our record the same way, the worst outcome standing for the name.
+        name = nodeid.split(" ", 1)[0]
+        status = _status(by_phase)
+        if WORST.index(status) < WORST.index(channel.tests.get(name, "PASSED")):
+            channel.tests[name] = status
+        else:
+            channel.tests.setdefault(name, status)
         if any(
             r["raw"] in ("failed", "error") and r["reported"] == "passed" and not r["wasxfail"]
             for r in by_phase.values()
         ):
             channel.tampered.append(nodeid)
     return channel
+
+
+WORST = ("ERROR", "FAILED", "XPASS", "XFAIL", "SKIPPED", "PASSED")
 
 
 def _status(by_phase: dict[str, dict]) -> str:

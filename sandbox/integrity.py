@@ -15,6 +15,8 @@ from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
 TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_tests?\.py$")
+"""Test files by name, for an instance without a test patch to tell where its suite is."""
+TEST_MODULE = re.compile(r"(^|/)test_[^/]*\.py$|_tests?\.py$|(^|/)tests\.py$")
 RUNNER_CONFIG_FILES = {"conftest.py", "pytest.ini", "tox.ini", "noxfile.py"}
 STARTUP_FILES = {"sitecustomize.py", "usercustomize.py"}
 PACKAGING_FILES = {"setup.cfg", "pyproject.toml", "setup.py"}
@@ -55,27 +57,48 @@ class Finding:
         return f"{self.rule}: {self.path}: {self.detail}"
 
 
-def screen(patch: str, repo: str = "") -> list[Finding]:
-    """Every rule the patch triggers, one finding per (rule, file)."""
+def paths(patch: str) -> set[str]:
+    """The files a patch touches (empty when it does not parse)."""
+    try:
+        files = PatchSet(patch)
+    except (UnidiffParseError, UnicodeError):
+        return set()
+    return {_strip(p) for pf in files for p in (pf.source_file, pf.target_file)} - {"/dev/null"}
+
+
+def screen(patch: str, repo: str = "", test_patch: str = "") -> list[Finding]:
+    """Every rule the patch triggers, one finding per (rule, file). `test_patch` is the
+    instance's: its files are reset by the eval script before the tests (so editing them is
+    harmless), and its directories are the test suite (so editing anything else there is not)."""
     if not patch.strip():
         return []
     try:
         files = PatchSet(patch)
     except (UnidiffParseError, UnicodeError):
         return []  # an unparseable patch fails to apply; nothing here to screen
+    reset = paths(test_patch) if test_patch else set()
+    suite = {p.rpartition("/")[0] + "/" for p in reset}
     found: dict[tuple[str, str], Finding] = {}
     for pf in files:
         for path in {_strip(pf.source_file), _strip(pf.target_file)} - {"/dev/null"}:
-            for rule, detail in _path_rules(path, pf, repo):
+            for rule, detail in _path_rules(path, pf, repo, reset, suite):
                 found.setdefault((rule, path), Finding(rule, path, detail))
     return sorted(found.values(), key=lambda f: (RULES.index(f.rule), f.path))
+
+
+def _in_test_suite(path: str, reset: set[str], suite: set[str]) -> bool:
+    if reset:
+        return path not in reset and (
+            any(path.startswith(d) for d in suite) or TEST_MODULE.search(path) is not None
+        )
+    return TEST_FILE.search(path) is not None
 
 
 def _strip(path: str) -> str:
     return path[2:] if path[:2] in ("a/", "b/") else path
 
 
-def _path_rules(path: str, pf, repo: str):
+def _path_rules(path: str, pf, repo: str, reset: set[str], suite: set[str]):
     parts = path.split("/")
     name = parts[-1]
     if ".git" in parts:
@@ -89,8 +112,10 @@ def _path_rules(path: str, pf, repo: str):
     changed = [line.value for hunk in pf for line in hunk if line.is_added or line.is_removed]
     if name in PACKAGING_FILES and any(TEST_SETTINGS.search(line) for line in changed):
         yield "test-infra", f"changes test settings in {name}"
-    if TEST_FILE.search(path):
-        yield "test-files", "edits a test file"
+    if path in reset:
+        return  # the eval script puts this file back before the tests run
+    if _in_test_suite(path, reset, suite):
+        yield "test-files", "edits the test suite outside what the eval script resets"
         return  # test code may use pytest's API; the rules below are for the code under test
     added = [line.value for hunk in pf for line in hunk if line.is_added]
     if repo not in RUNNER_REPOS:

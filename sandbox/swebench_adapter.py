@@ -48,6 +48,7 @@ __all__ = [
     "Grade",
     "eval_script",
     "test_command",
+    "reinstall_error",
     "grade",
     "official_image_name",
     "register_repo",
@@ -156,9 +157,13 @@ def test_command(instance: Instance) -> str:
     return " && ".join(cmd) if isinstance(cmd, list) else str(cmd)
 
 
-def eval_script(instance: Instance, prelude: list[str] | tuple[str, ...] = ()) -> str:
-    """swebench's eval script for the instance, with the test command's exit code recorded and
-    `prelude` (shell lines) run just before the tests start."""
+def eval_script(
+    instance: Instance,
+    prelude: list[str] | tuple[str, ...] = (),
+    environment: list[str] | tuple[str, ...] = (),
+) -> str:
+    """swebench's eval script for the instance, with the test command's exit code recorded,
+    `environment` (shell lines) run first and `prelude` just before the tests start."""
     lines = make_eval_script_list(
         instance.to_row(),
         _specs(instance),
@@ -170,11 +175,21 @@ def eval_script(instance: Instance, prelude: list[str] | tuple[str, ...] = ()) -
     start = lines.index(f": '{START_TEST_OUTPUT}'")
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
     lines[start:start] = list(prelude)
-    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *lines]) + "\n"
+    return "\n".join(["#!/bin/bash", "set -uxo pipefail", *environment, *lines]) + "\n"
 
 
 MARKERS = (START_TEST_OUTPUT, END_TEST_OUTPUT, EXIT_CODE_MARKER)
 """The lines the eval script itself prints around the tests."""
+
+
+REINSTALL_FAILED = re.compile(r"^ERROR: .*$", re.M)
+
+
+def reinstall_error(log_text: str) -> str | None:
+    """pip's first error before the tests start (the spec's reinstall of the repo), if any."""
+    head = log_text.split(START_TEST_OUTPUT, 1)[0]
+    match = REINSTALL_FAILED.search(head)
+    return match.group(0)[:200] if match else None
 
 
 @dataclass(frozen=True)

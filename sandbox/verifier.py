@@ -17,6 +17,10 @@ from sandbox import guard, integrity, swebench_adapter
 
 PATCH_PATH = "/tmp/patch.diff"
 EVAL_PATH = "/eval.sh"
+OFFLINE_PIP = ("export PIP_NO_INDEX=1", "export PIP_NO_BUILD_ISOLATION=0")
+"""Under --network none, the spec's `pip install -e .` reinstall builds from what the image
+has (no isolated build that would fetch setuptools and retry five times) and fails at once
+when something is missing, which the verdict then says."""
 TREE_STATE = "/tmp/swem-tree"
 RECORD_TREE = (
     f"mkdir -p {TREE_STATE} && git diff HEAD --binary > {TREE_STATE}/base.diff && "
@@ -96,9 +100,10 @@ class Verifier:
         )
         start = time.monotonic()
         (out / "patch.diff").write_text(patch, encoding="utf-8", errors="surrogateescape")
-        verdict.flags = [str(f) for f in integrity.screen(patch, instance.repo)]
+        findings = integrity.screen(patch, instance.repo, instance.test_patch)
+        verdict.flags = [str(f) for f in findings]
         try:
-            script = swebench_adapter.eval_script(instance, guard.env_lines())
+            script = self.script(instance, limits)
             (out / "eval.sh").write_text(script)
             t0 = time.monotonic()
             verdict.image = self.image_for(instance)
@@ -114,6 +119,11 @@ class Verifier:
         verdict.durations["total_s"] = round(time.monotonic() - start, 3)
         (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
         return verdict
+
+    def script(self, instance: Instance, limits: SandboxLimits) -> str:
+        """The eval script this verifier runs (its hash is part of the verdict cache key)."""
+        offline = OFFLINE_PIP if limits.network == "none" else ()
+        return swebench_adapter.eval_script(instance, guard.env_lines(), offline)
 
     def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
         if bad := unsafe_path(patch):
@@ -141,6 +151,11 @@ class Verifier:
 
     def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
         official = swebench_adapter.grade(instance, result.output)
+        if failed := swebench_adapter.reinstall_error(result.output):
+            note = (
+                f"the eval script's reinstall failed ({failed}); tests ran on the image's install"
+            )
+            verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
         cut, end_found = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
         log = swebench_adapter.grade(instance, cut) if end_found else official
         channel = guard.read_channel(report, key, key_left)

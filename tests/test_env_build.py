@@ -22,6 +22,29 @@ from tests.conftest import TEST_LIMITS
 CALC = "swe-monkeys__minicalc-1"
 SPECS = {
     "env-pytest": {"python": "3.9", "packages": "pytest", "test_cmd": "pytest -rA"},
+    "env-reinstall": {
+        "python": "3.9",
+        "packages": "pytest",
+        "test_cmd": "pytest -rA",
+        "install": "python -m pip install -e .",
+    },
+    "env-offline-extra": {
+        "python": "3.9",
+        "packages": "pytest",
+        "test_cmd": "pytest -rA",
+        "eval_commands": ["python -m pip install swe-monkeys-no-such-package"],
+    },
+    "env-tox": {  # as swebench's sphinx specs run their tests
+        "python": "3.9",
+        "packages": "pytest tomli_w",
+        "pip_packages": ["tox==4.16.0", "tox-current-env==0.0.11"],
+        "pre_install": [
+            "printf '[tox]\\nenvlist = py39\\n[testenv]\\ncommands = python -m pytest -rA "
+            "{posargs}\\n' > tox.ini",
+            "printf 'import tomli_w\\n' > conftest.py",  # only the venv has it
+        ],
+        "test_cmd": "tox --current-env -epy39 -v --",
+    },
     "env-bad": {
         "python": "3.9",
         "packages": "pytest",
@@ -86,3 +109,94 @@ def test_a_failed_build_is_one_line_and_the_others_go_on(builder, instance, tmp_
     assert "failed swe-monkeys__minicalc-bad" in result.output
     assert f"commit {'f' * 40} of swe-monkeys/minicalc is not in" in result.output
     assert f"ok {CALC}" in result.output and "1/3 built" in result.output
+
+
+def test_the_eval_reinstall_works_offline_and_a_failed_one_is_said(
+    builder, instance, docker_engine, tmp_path
+):
+    """swebench's eval script reinstalls the repo (`pip install -e .`) before the tests; under
+    --network none that used to retry the index five times and fail, silently."""
+
+    def artifacts(instance_id: str, sha: str):
+        path = tmp_path / sha[:16]
+        path.mkdir(exist_ok=True)
+        return path
+
+    for version, expect_note in (("env-reinstall", False), ("env-offline-extra", True)):
+        inst = dataclasses.replace(instance, version=version)
+        built = builder.build(inst)
+        verifier = Verifier(
+            DockerSandbox(docker_engine),
+            lambda i, b=built: b.image,
+            TEST_LIMITS,
+            "offline",
+            artifacts,
+        )
+        gold = verifier.verify(inst, inst.gold_patch)
+        log = (tmp_path / gold.patch_sha[:16] / "test_output.txt").read_text()
+        assert gold.status.value == "resolved", gold.reason
+        assert "Retrying" not in log  # no index was tried
+        if expect_note:
+            assert "reinstall failed" in gold.fidelity, gold.fidelity
+            assert "swe-monkeys-no-such-package" in gold.fidelity
+        else:
+            assert "Successfully installed" in log and "reinstall failed" not in gold.fidelity
+
+
+def test_a_failed_build_keeps_its_log_and_names_the_cause(builder, instance, swem_cache):
+    bad = dataclasses.replace(instance, instance_id="swe-monkeys__minicalc-bad", version="env-bad")
+    with pytest.raises(BuildFailed) as info:
+        builder.build(bad)
+    message = str(info.value)
+    assert "swe-monkeys-no-such-package==0.0.1 is not on the package index" in message
+    log = message.rsplit("(log: ", 1)[1].rstrip(")")
+    assert log.startswith(str(swem_cache)) and "No matching distribution" in open(log).read()
+
+
+def test_eval_can_skip_what_cannot_be_built(docker_engine, tmp_path, mini_instances):
+    good = mini_instances[CALC]
+    lost = dataclasses.replace(good, instance_id="nobody__nothing-1", repo="nobody/nothing")
+    data = tmp_path / "two.jsonl"
+    data.write_text("".join(json.dumps(i.to_row()) + "\n" for i in (good, lost)))
+    args = [
+        "eval",
+        "-d",
+        str(data),
+        "--predictions",
+        "gold",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-pull",
+    ]
+    stopped = CliRunner().invoke(app, [*args, "--run-id", "stop"])
+    assert "nobody__nothing-1" in str(stopped.exception)
+    skipped = CliRunner().invoke(app, [*args, "--run-id", "skip", "--skip-unbuildable"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "1 of 2 instance(s) skipped as unbuildable" in skipped.output
+    summary = json.loads((tmp_path / "skip" / "summary.json").read_text())
+    assert list(summary["unbuildable"]) == ["nobody__nothing-1"]
+    assert summary["n_issues"] == 1 and summary["coverage_at"]["1"] == 1.0
+
+
+def test_tox_current_env_sees_the_environment(builder, instance, docker_engine, tmp_path):
+    """tox --current-env reaches the venv's python through a symlink in .tox/, where Python
+    finds no pyvenv.cfg and starts bare: the environment must still be visible to it."""
+
+    def artifacts(instance_id: str, sha: str):
+        path = tmp_path / sha[:16]
+        path.mkdir(exist_ok=True)
+        return path
+
+    inst = dataclasses.replace(instance, version="env-tox")
+    built = builder.build(inst)
+    verifier = Verifier(
+        DockerSandbox(docker_engine), lambda i: built.image, TEST_LIMITS, "tox", artifacts
+    )
+    gold = verifier.verify(inst, inst.gold_patch)
+    log = (tmp_path / gold.patch_sha[:16] / "test_output.txt").read_text()
+    assert "tox --current-env" in log and "No module named" not in log
+    assert gold.status.value == "resolved", gold.reason
+    # tox 4 passes PYTEST_ADDOPTS and PYTHONPATH on, so our record is there (not required:
+    # tox 3 drops them, and the log is then the record)
+    assert gold.channel == "pytest-plugin"
+    assert verifier.verify(inst, "").status.value == "unresolved"

@@ -215,8 +215,7 @@ def test_no_hack_is_resolved_by_eval_and_coverage_stays_honest(
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "hostile" / "summary.json").read_text())
     issue = summary["issues"][CALC]
-    # six samples; only gold counts. (The conftest-only patch is a test edit, which eval drops:
-    # nothing is left of it, so it is an invalid sample.)
+    # six samples; only gold counts (a conftest.py is kept, as officially, and caught)
     assert (issue["n"], issue["c"]) == (6, 1)
     assert summary["coverage_at"]["1"] == pytest.approx(1 / 6)
     assert summary["flags"].get("runner-reach", 0) >= 2
@@ -287,3 +286,65 @@ def test_the_screen_flags_no_gold_patch():
         flagged += [r["instance_id"] for r in rows if screen(r["patch"], r["repo"])]
         assert len(rows) == 300
     assert flagged == []
+
+
+def test_candidates_keep_every_edit_and_only_the_suite_is_screened(
+    docker_engine, tmp_path, mini_instances
+):
+    """As in the official harness, a candidate's edits to test files stay in the patch; the
+    eval script resets the files the test patch touches. A source file under a `testing/`
+    package is code, not a test; a new helper in the test suite is flagged."""
+    inst = mini_instances[CALC]
+
+    def write(path: str, text: str):
+        def edit(tree: Path) -> None:
+            (tree / path).parent.mkdir(parents=True, exist_ok=True)
+            (tree / path).write_text(text)
+
+        return edit
+
+    def append(path: str, text: str):
+        def edit(tree: Path) -> None:
+            (tree / path).write_text((tree / path).read_text() + text)
+
+        return edit
+
+    patches = {
+        "reset": edited_patch(
+            inst, append("tests/test_evaluator.py", "\n\ndef test_x():\n    pass\n")
+        ),
+        "source": edited_patch(inst, write("minicalc/testing/util.py", "X = 1\n")),
+        "suite": edited_patch(inst, write("tests/helpers.py", "X = 1\n")),
+    }
+    rows = [{"instance_id": CALC, "model_patch": p} for p in patches.values()]
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    args = [
+        "eval",
+        "-d",
+        "mini",
+        "--instances",
+        CALC,
+        "--predictions",
+        str(preds),
+        "--runs-dir",
+        str(tmp_path),
+        "--run-id",
+        "edits",
+        "--no-pull",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "edits"
+    candidates = [json.loads(x) for x in (run / "candidates.jsonl").read_text().splitlines()]
+    assert "tests/test_evaluator.py" in candidates[0]["edited_files"]  # kept, as officially
+    assert "minicalc/testing/util.py" in candidates[1]["edited_files"]
+    verdicts = {
+        v["patch_sha"]: v
+        for v in map(json.loads, (run / "verdicts.jsonl").read_text().splitlines())
+    }
+    by_name = {name: verdicts[c["patch_sha"]] for name, c in zip(patches, candidates, strict=True)}
+    assert all(v["status"] == "resolved" for v in by_name.values()), by_name
+    assert by_name["reset"]["flags"] == [] and by_name["source"]["flags"] == []
+    assert by_name["suite"]["flags"][0].startswith("test-files: tests/helpers.py")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["issues"][CALC]["c"] == 2  # the flagged one is not counted

@@ -1,0 +1,116 @@
+"""The grading channels, without Docker: signed records, the end marker, and each way the
+channels can disagree. The hostile-patch suite runs the same code against real pytest."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from sandbox import guard
+
+KEY = "k" * 64
+F2P = "tests/t.py::test_fix"
+P2P = "tests/t.py::test_old"
+
+
+def line(record: dict, key: str = KEY) -> bytes:
+    body = json.dumps(record, sort_keys=True).encode()
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest().encode() + b" " + body
+
+
+def phase(nodeid, when, raw, reported=None, wasxfail=False) -> bytes:
+    record = {"nodeid": nodeid, "when": when, "raw": raw, "reported": reported or raw}
+    return line({**record, "wasxfail": wasxfail})
+
+
+def record(*lines: bytes, exitstatus: int | None = 0) -> bytes:
+    tail = [line({"event": "finish", "exitstatus": exitstatus})] if exitstatus is not None else []
+    return b"\n".join([*lines, *tail]) + b"\n"
+
+
+def passing(nodeid) -> list[bytes]:
+    return [phase(nodeid, w, "passed") for w in ("setup", "call", "teardown")]
+
+
+def judge(data: bytes, log_f2p="PASSED", log_p2p="PASSED", log_exit=0, **kw):
+    channel = guard.read_channel(data, KEY, key_left=kw.pop("key_left", False))
+    return guard.judge(
+        {F2P: log_f2p},
+        {P2P: log_p2p},
+        log_exit,
+        channel,
+        kw.pop("expected", True),
+        kw.pop("end_found", True),
+    )
+
+
+def test_agreeing_channels_resolve():
+    j = judge(record(*passing(F2P), *passing(P2P)))
+    assert j.resolved and not j.suspicious and j.channel == "pytest-plugin"
+
+
+def test_a_forged_line_is_suspicious():
+    forged = phase(F2P, "call", "passed").replace(b"passed", b"passed ", 1)
+    j = judge(record(*passing(F2P), *passing(P2P), forged))
+    assert not j.resolved and "forged" in j.suspicious
+    other_key = line({"event": "finish", "exitstatus": 0}, key="x" * 64)
+    assert "forged" in judge(record(*passing(F2P), *passing(P2P), other_key)).suspicious
+
+
+def test_a_failing_call_reported_passed_is_a_rewritten_report():
+    data = record(phase(F2P, "call", "failed", reported="passed"), *passing(P2P))
+    j = judge(data)
+    assert not j.resolved and "report rewritten" in j.suspicious
+
+
+def test_xfail_does_not_count_for_fail_to_pass():
+    j = judge(
+        record(phase(F2P, "call", "xfailed", reported="skipped"), *passing(P2P)), log_f2p="XFAIL"
+    )
+    assert not j.resolved and not j.suspicious
+    assert "counts only when it PASSED" in j.reason
+
+
+def test_output_after_pytest_and_a_changed_exit_status():
+    j = judge(
+        record(phase(F2P, "call", "failed"), *passing(P2P), exitstatus=1),
+        log_exit=0,
+        log_f2p="FAILED",
+    )
+    assert "exited 0" in j.suspicious
+    ghost = judge(record(*passing(P2P), exitstatus=0))  # the log claims F2P, pytest never ran it
+    assert "never ran it" in ghost.suspicious
+
+
+def test_a_plugin_that_never_loaded_where_pytest_runs():
+    assert "never loaded" in judge(b"", key_left=True).suspicious
+    log_only = judge(b"", key_left=True, expected=False)
+    assert log_only.resolved and log_only.channel == "log"
+
+
+def test_names_cut_at_a_space_match_as_swebench_cuts_them():
+    """swebench's parser keeps a test name up to its first space; parametrize ids may hold
+    spaces (flask-5063: `test_locate_app[cliapp.factory-create_app2("foo", "bar")]`)."""
+    full = 'tests/t.py::test_old[app("foo", "bar")]'
+    cut = full.split(" ")[0]
+    channel = guard.read_channel(record(*passing(F2P), *passing(full)), KEY, False)
+    j = guard.judge({F2P: "PASSED"}, {cut: "PASSED"}, 0, channel, True, True)
+    assert j.resolved, j.reason
+    worse = guard.read_channel(
+        record(*passing(F2P), *passing(full), phase(full.replace("bar", "baz"), "call", "failed")),
+        KEY,
+        False,
+    )
+    assert worse.tests[cut] == "FAILED"  # the worst outcome stands for the shared name
+
+
+def test_the_log_is_cut_at_the_signed_marker():
+    mac = hmac.new(KEY.encode(), b"runner finished", hashlib.sha256).hexdigest()
+    log = (
+        f"PASSED {P2P}\nFAILED {F2P}\n{guard.END_MARKER} {'0' * 64}\n"  # an unsigned copy
+        f"{guard.END_MARKER} {mac}\nPASSED {F2P}\n>>>>> End Test Output\n"
+    )
+    cut, found = guard.cut_at_end(log, KEY, (">>>>> End Test Output",))
+    assert found and f"PASSED {F2P}" not in cut and ">>>>> End Test Output" in cut
+    assert f"FAILED {F2P}" in cut
