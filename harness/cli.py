@@ -91,6 +91,14 @@ DropTestEdits = Annotated[
         rich_help_panel="Agent",
     ),
 ]
+ExcludeFlaky = Annotated[
+    bool,
+    typer.Option(
+        help="Grade without the PASS_TO_PASS tests that `validate --repeat` measured flaky "
+        "(each verdict names those it left out).",
+        rich_help_panel="Verification",
+    ),
+]
 IncludeFlagged = Annotated[
     bool,
     typer.Option(
@@ -227,7 +235,21 @@ ActionFormat = Annotated[
     ),
 ]
 
+Instances = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--instances", help="Ids, globs (django__*) or re:REGEX; repeat or separate with commas."
+    ),
+]
+
 DEFAULT = SandboxLimits()
+
+
+def _select(dataset: str, split: str, instances: list[str] | None):
+    from harness import wiring
+
+    patterns = [p for item in instances or [] for p in item.split(",") if p]
+    return wiring.load(dataset, split, patterns or None)
 
 
 MIN_SIZE = 64 * 2**20
@@ -285,6 +307,7 @@ def verify(
     pull: Pull = True,
     image_source: ImageSource = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    exclude_flaky: ExcludeFlaky = False,
 ) -> None:
     """Verify one patch for one instance in a fresh container and print the verdict.
 
@@ -309,6 +332,7 @@ def verify(
         image_tag,
         pull,
         image_source=image_source,
+        exclude_flaky=exclude_flaky,
     )
     try:
         verdict = pipe.verifier.verify(target, text)
@@ -361,13 +385,7 @@ def _print_verdict(verdict) -> None:
 @app.command(rich_help_panel="Verification")
 def validate(
     dataset: Dataset,
-    instances: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--instances",
-            help="Ids, globs (django__*) or re:REGEX; repeat or separate with commas.",
-        ),
-    ] = None,
+    instances: Instances = None,
     split: Split = "test",
     workers: Annotated[int, typer.Option(min=1, help="Instances verified at once.")] = max(
         1, (os.cpu_count() or 2) // 2
@@ -378,6 +396,14 @@ def validate(
             help="Retry a failing gold patch with the network to say whether it needs it."
         ),
     ] = True,
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run gold and empty this many times; tests whose outcome varies are recorded "
+            "as flaky (for --exclude-flaky).",
+        ),
+    ] = 1,
     run_id: RunId = None,
     runs_dir: RunsDir = Path("runs"),
     network: Network = DEFAULT.network,
@@ -400,8 +426,7 @@ def validate(
     from harness.validate import validate as run_validation
 
     limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
-    patterns = [p for item in instances or [] for p in item.split(",") if p]
-    chosen = wiring.load(dataset, split, patterns or None)
+    chosen = _select(dataset, split, instances)
     pipe = wiring.build_pipeline(
         run_id or wiring.new_run_id("validate"),
         runs_dir,
@@ -426,7 +451,7 @@ def validate(
 
     try:
         results = run_validation(
-            pipe.verifier.verify, chosen, limits, workers, network_check, record
+            pipe.verifier.verify, chosen, limits, workers, network_check, record, repeat
         )
     except KeyboardInterrupt:
         removed = pipe.sandbox.cleanup(pipe.store.run_id)
@@ -435,6 +460,12 @@ def validate(
     finally:
         pipe.store.unlock()
     _print_validation(results)
+    if repeat > 1:
+        from harness.validate import record_flaky
+
+        record_flaky(wiring.flaky_path(), results)
+        flaky = sum(bool(r.flaky) for r in results)
+        console.print(f"{flaky} instance(s) with flaky tests; recorded in {wiring.flaky_path()}")
     raise typer.Exit(0 if all(r.ok for r in results) else 1)
 
 
@@ -846,10 +877,7 @@ def eval_command(
             "default: as many as the file has).",
         ),
     ] = None,
-    instances: Annotated[
-        list[str] | None,
-        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
-    ] = None,
+    instances: Instances = None,
     split: Split = "test",
     model: ModelOpt = "embedded",
     temperature: Temperature = 0.8,
@@ -929,6 +957,7 @@ def eval_command(
     image_source: ImageSource = "auto",
     include_flagged: IncludeFlagged = False,
     drop_test_edits: DropTestEdits = False,
+    exclude_flaky: ExcludeFlaky = False,
     skip_unbuildable: Annotated[
         bool,
         typer.Option(
@@ -958,8 +987,7 @@ def eval_command(
     limits = _limits(network, memory, pids, cpus, timeout, log_cap, disk)
     if executor not in ("local", "ray"):
         raise UserError(f"--executor {executor}: use local or ray")
-    patterns = [p for item in instances or [] for p in item.split(",") if p]
-    chosen = wiring.load(dataset, split, patterns or None)
+    chosen = _select(dataset, split, instances)
     imported = _import_predictions(predictions, dataset, split, chosen, samples, drop_test_edits)
     samples = imported.k if imported else (samples or 10)
     label = imported.model if imported else model
@@ -976,6 +1004,7 @@ def eval_command(
         "network": limits.network,
         "predictions": predictions,
         "drop_test_edits": drop_test_edits,
+        "exclude_flaky": exclude_flaky,
         "harness_version": __version__,
         "swebench_version": _swebench_version(),
     }
@@ -1000,6 +1029,7 @@ def eval_command(
             manifest,
             image_source=image_source,
             store=store,
+            exclude_flaky=exclude_flaky,
         )
         if resume and (removed := pipe.sandbox.cleanup(run_id)):
             console.print(f"removed {removed} container(s) left by the interrupted run")
@@ -1302,10 +1332,7 @@ app.add_typer(images_app, name="images", rich_help_panel="Images")
 @images_app.command("build")
 def images_build(
     dataset: Dataset,
-    instances: Annotated[
-        list[str] | None,
-        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
-    ] = None,
+    instances: Instances = None,
     split: Split = "test",
 ) -> None:
     """Build each instance's image from a Debian base, the repo (SWEM_REPO_SOURCE) and PyPI,
@@ -1315,8 +1342,7 @@ def images_build(
     from sandbox.env_build import BuildFailed
 
     wiring.register_minibench_specs()
-    patterns = [p for item in instances or [] for p in item.split(",") if p]
-    chosen = wiring.load(dataset, split, patterns or None)
+    chosen = _select(dataset, split, instances)
     builder = wiring.env_builder(docker_client())
     failed = 0
     for instance in chosen:
@@ -1336,10 +1362,7 @@ def images_build(
 @images_app.command("plan")
 def images_plan(
     dataset: Dataset,
-    instances: Annotated[
-        list[str] | None,
-        typer.Option("--instances", help="Ids, globs or re:REGEX; repeat or separate with commas."),
-    ] = None,
+    instances: Instances = None,
     split: Split = "test",
 ) -> None:
     """Each instance's environment recipe (Debian suite, Python, fidelity notes), or the
@@ -1348,8 +1371,7 @@ def images_plan(
     from sandbox.env_build import BuildFailed
 
     wiring.register_minibench_specs()
-    patterns = [p for item in instances or [] for p in item.split(",") if p]
-    chosen = wiring.load(dataset, split, patterns or None)
+    chosen = _select(dataset, split, instances)
     builder = wiring.env_builder(None)  # recipes only: no engine needed
     table = Table(title=f"environment plan for {len(chosen)} instance(s)")
     for col in ("instance", "version", "python", "recipe or reason"):

@@ -21,6 +21,20 @@ class Validation:
     """Set when the gold patch failed offline and was tried again with the network."""
     error: str = ""
     """A one-line reason the instance could not be validated at all (e.g. a missing image)."""
+    repeats: list[tuple[Verdict, Verdict]] = dataclasses.field(default_factory=list)
+    """Every (gold, empty) pair when validated more than once (--repeat)."""
+
+    @property
+    def flaky(self) -> list[str]:
+        """Tests whose outcome varied between repeats of the same patch."""
+        varied = set()
+        for pick in (0, 1):
+            seen: dict[str, set[str]] = {}
+            for pair in self.repeats:
+                for test, status in {**pair[pick].fail_to_pass, **pair[pick].pass_to_pass}.items():
+                    seen.setdefault(test, set()).add(status)
+            varied |= {t for t, statuses in seen.items() if len(statuses) > 1}
+        return sorted(varied)
 
     @property
     def needs_network(self) -> bool:
@@ -28,12 +42,13 @@ class Validation:
 
     @property
     def ok(self) -> bool:
-        return (
-            not self.error
-            and self.gold is not None
-            and self.gold.resolved
-            and self.empty is not None
-            and self.empty.status is not VerdictStatus.RESOLVED
+        pairs = self.repeats or [(self.gold, self.empty)]
+        return not self.error and all(
+            gold is not None
+            and gold.resolved
+            and empty is not None
+            and empty.status is not VerdictStatus.RESOLVED
+            for gold, empty in pairs
         )
 
     @property
@@ -51,6 +66,13 @@ class Validation:
             notes.append(f"gold {self.gold.status.value}: {self.gold.reason}")
         if self.empty and self.empty.resolved:
             notes.append("empty patch resolves: the tests do not decide this issue")
+        if len(self.repeats) > 1:
+            golds = sum(g.resolved for g, _ in self.repeats)
+            notes.append(f"gold resolved {golds}/{len(self.repeats)}")
+            if self.flaky:
+                notes.append(
+                    f"flaky: {', '.join(self.flaky[:3])}" + (" ..." if len(self.flaky) > 3 else "")
+                )
         return "; ".join(notes)
 
 
@@ -59,11 +81,15 @@ def validate_instance(
     instance: Instance,
     limits: SandboxLimits,
     network_check: bool = True,
+    repeat: int = 1,
 ) -> Validation:
     try:
-        gold = verify(instance, instance.gold_patch, limits)
-        empty = verify(instance, "", limits)
-        result = Validation(instance.instance_id, gold, empty)
+        pairs = [
+            (verify(instance, instance.gold_patch, limits), verify(instance, "", limits))
+            for _ in range(max(repeat, 1))
+        ]
+        gold, empty = pairs[0]
+        result = Validation(instance.instance_id, gold, empty, repeats=pairs if repeat > 1 else [])
         if network_check and not gold.resolved and limits.network == "none":
             online = dataclasses.replace(limits, network="bridge")
             result.gold_with_network = verify(instance, instance.gold_patch, online)
@@ -79,14 +105,31 @@ def validate(
     workers: int = 1,
     network_check: bool = True,
     on_result: Callable[[Validation], None] | None = None,
+    repeat: int = 1,
 ) -> list[Validation]:
     """Validate every instance; one instance's failure never stops the others."""
 
     def one(instance: Instance) -> Validation:
-        result = validate_instance(verify, instance, limits, network_check)
+        result = validate_instance(verify, instance, limits, network_check, repeat)
         if on_result:
             on_result(result)
         return result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(one, instances))
+
+
+def record_flaky(path, results: list[Validation]) -> dict[str, list[str]]:
+    """Merge the flaky tests measured now into the file `--exclude-flaky` reads; an instance
+    validated again replaces what was known of it."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    known = json.loads(path.read_text()) if path.exists() else {}
+    for r in results:
+        if r.repeats:
+            known[r.instance_id] = r.flaky
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(known, indent=1, sort_keys=True))
+    return known

@@ -77,6 +77,7 @@ def build_pipeline(
     manifest: dict | None = None,
     image_source: str = "auto",
     store: RunStore | None = None,
+    exclude_flaky: bool = False,
 ) -> Pipeline:
     """A Docker-backed verifier writing into runs_dir/run_id. The store is locked for this
     process (pass one already locked, or one is made and locked here)."""
@@ -122,6 +123,7 @@ def build_pipeline(
             "image_namespace": image_namespace,
             "image_tag": image_tag,
             "image_source": image_source,
+            "exclude_flaky": exclude_flaky,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(manifest or {}),
         }
@@ -135,6 +137,7 @@ def build_pipeline(
         store.artifact_dir,
         resolver.describe,
         store.relative,
+        known_flaky() if exclude_flaky else None,
     )
 
     def image_name(instance: Instance) -> str:
@@ -161,9 +164,22 @@ def build_pipeline(
             "eval_script": scripts[iid],
             "swebench": swebench_adapter.SWEBENCH_VERSION,
             "grading": GRADING_VERSION,
+            "excluded_flaky": verifier.excluded(instance),
         }
 
     return Pipeline(verifier, store, sandbox, image_name, verdict_key)
+
+
+def flaky_path() -> Path:
+    """Tests measured flaky by `validate --repeat`, per instance."""
+    return cache_dir() / "flaky.json"
+
+
+def known_flaky() -> dict[str, list[str]]:
+    import json
+
+    path = flaky_path()
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def mini_image_name(instance: Instance) -> str:

@@ -14,6 +14,8 @@ from harness.types import Instance
 SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
 """Debian releases a mirror serves, with their Python; the environments are built on these."""
 VENV = "/opt/testbed"
+ERA_TOOLS = ("pip==24.0", "setuptools==69.5.1", "wheel==0.43.0")
+"""pip, setuptools and wheel as the official SWE-bench environments had them (built in 2024)."""
 
 
 def _version_key(v: str) -> tuple[int, int]:
@@ -58,7 +60,9 @@ class EnvRecipe:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """Of the recipe and the script made from it: a changed build step builds anew."""
+        data = json.dumps(asdict(self), sort_keys=True) + self.script()
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     def script(self) -> str:
         lines = [
@@ -76,8 +80,10 @@ class EnvRecipe:
             'mkdir -p "$system_site"',
             "venv_site=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')",
             'echo "import site; site.addsitedir(\'$venv_site\')" > "$system_site/swem-testbed.pth"',
-            # Debian's bundled pip/setuptools break on setup_requires repos; upgrade first.
-            "python -m pip install --upgrade pip setuptools wheel",
+            # The packaging tools of the official images' era (their conda envs were made in
+            # 2024): today's pip no longer falls back to `setup.py develop` for a pinned old
+            # setuptools without PEP 660 (pylint 2.15), and Debian's own pip is older still.
+            "python -m pip install " + " ".join(ERA_TOOLS),
         ]
         if self.requirements:
             lines += [
@@ -103,7 +109,7 @@ class InstanceRecipe:
 
     @property
     def key(self) -> str:
-        data = [self.env.key, self.instance_id, self.base_commit, *self.commands]
+        data = [self.env.key, self.instance_id, self.base_commit, self.script()]
         return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:16]
 
     def script(self) -> str:
@@ -114,6 +120,7 @@ class InstanceRecipe:
                     f". {VENV}/bin/activate",
                     "cd /testbed",
                     *self.commands,
+                    BUILD_REQUIRES,
                     "git config --global user.email setup@swe-monkeys",
                     "git config --global user.name swe-monkeys",
                     # like swebench's repo script: installing must not show up in a diff
@@ -122,6 +129,21 @@ class InstanceRecipe:
             )
             + "\n"
         )
+
+
+BUILD_REQUIRES = """python - <<'EOF_BUILD_REQUIRES'
+# The eval script reinstalls the repo offline, without build isolation (sandbox/verifier.py):
+# the build backend the repo names (flit_core, hatchling, ...) must then be in the venv.
+import subprocess, sys
+try:
+    from pip._vendor import tomli
+    with open("pyproject.toml", "rb") as f:
+        requires = tomli.load(f).get("build-system", {}).get("requires", [])
+except (ImportError, OSError, ValueError):
+    requires = []
+if requires:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", *requires])
+EOF_BUILD_REQUIRES"""
 
 
 def _quote(arg: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -72,7 +73,10 @@ class Verifier:
         artifact_dir: Callable[[str, str], Path],
         describe_image: Callable[[str], tuple[str, str]] | None = None,
         relative: Callable[[Path], str | None] = str,
+        flaky: dict[str, list[str]] | None = None,
     ) -> None:
+        self.flaky = flaky or {}
+        """Known-flaky tests per instance (`validate --repeat`), left out of PASS_TO_PASS."""
         self.describe_image = describe_image or (lambda image: ("", ""))
         self.relative = relative
         """Paths recorded in a verdict, relative to the run directory."""
@@ -87,6 +91,10 @@ class Verifier:
     ) -> Verdict:
         limits = limits or self.limits
         sha = patch_sha(patch)
+        excluded = self.excluded(instance)
+        if excluded:
+            kept = tuple(t for t in instance.pass_to_pass if t not in excluded)
+            instance = dataclasses.replace(instance, pass_to_pass=kept)
         # The same patch under another network policy is another run of the tests.
         key = sha if limits.network == "none" else f"{sha[:16]}-{limits.network}"
         out = self.artifact_dir(instance.instance_id, key)
@@ -116,9 +124,18 @@ class Verifier:
             raise
         except Exception as exc:  # noqa: BLE001 - one patch's failure must not stop a run
             verdict.status, verdict.reason = VerdictStatus.ERROR, f"{type(exc).__name__}: {exc}"
+        if excluded:
+            note = (
+                f"excluded {len(excluded)} known-flaky PASS_TO_PASS test(s): {', '.join(excluded)}"
+            )
+            verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
         verdict.durations["total_s"] = round(time.monotonic() - start, 3)
         (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
         return verdict
+
+    def excluded(self, instance: Instance) -> list[str]:
+        """The instance's PASS_TO_PASS tests graded as not required (known flaky)."""
+        return sorted(set(instance.pass_to_pass) & set(self.flaky.get(instance.instance_id, ())))
 
     def script(self, instance: Instance, limits: SandboxLimits) -> str:
         """The eval script this verifier runs (its hash is part of the verdict cache key)."""

@@ -22,10 +22,14 @@ from tests.conftest import TEST_LIMITS
 CALC = "swe-monkeys__minicalc-1"
 SPECS = {
     "env-pytest": {"python": "3.9", "packages": "pytest", "test_cmd": "pytest -rA"},
-    "env-reinstall": {
+    "env-reinstall": {  # a flit-built repo, like sphinx 7: its backend is not setuptools
         "python": "3.9",
         "packages": "pytest",
         "test_cmd": "pytest -rA",
+        "pre_install": [
+            'printf \'[build-system]\\nrequires = ["flit_core>=3.4,<4"]\\n'
+            'build-backend = "flit_core.buildapi"\\n\' >> pyproject.toml'
+        ],
         "install": "python -m pip install -e .",
     },
     "env-offline-extra": {

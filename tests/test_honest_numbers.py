@@ -591,3 +591,84 @@ def test_run_prints_a_resume_command_that_works(docker_engine, tmp_path):
         resumed = subprocess.run([HARNESS, *command[1:]], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "3 samples, 2 valid, 1 unique patches, 2 resolving" in resumed.stdout
+
+
+def test_flaky_tests_are_measured_and_can_be_left_out(docker_engine, tmp_path, mini_instances):
+    from harness.types import Verdict, VerdictStatus
+    from harness.validate import Validation
+
+    def v(status, p2p):
+        return Verdict(MINICALC, "s", VerdictStatus(status), pass_to_pass=p2p)
+
+    steady, coin = {"t::a": "PASSED"}, {"t::a": "PASSED", "t::b": "PASSED"}
+    flipped = {"t::a": "PASSED", "t::b": "FAILED"}
+    result = Validation(
+        MINICALC,
+        None,
+        None,
+        repeats=[
+            (v("resolved", coin), v("unresolved", steady)),
+            (v("unresolved", flipped), v("unresolved", steady)),
+        ],
+    )
+    assert result.flaky == ["t::b"] and not result.ok
+
+    validated = subprocess.run(
+        [
+            HARNESS,
+            "validate",
+            "-d",
+            "mini",
+            "--instances",
+            MINICALC,
+            "--repeat",
+            "2",
+            "--runs-dir",
+            str(tmp_path),
+            "--no-pull",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    flaky_file = Path(os.environ["SWEM_CACHE"]) / "flaky.json"
+    assert json.loads(flaky_file.read_text())[MINICALC] == []  # measured: nothing varied
+
+    # Known-flaky PASS_TO_PASS tests are left out of grading only when asked, and named.
+    inst = mini_instances[MINICALC]
+
+    def wrong_plus(tree: Path) -> None:  # breaks the two PASS_TO_PASS tests that add
+        ev = tree / "minicalc" / "evaluator.py"
+        ev.write_text(ev.read_text().replace("return left + right", "return left + right + 0.5"))
+
+    patch = tmp_path / "p.diff"
+    patch.write_text(edited_patch(inst, wrong_plus))
+    adding = [
+        "tests/test_evaluator.py::test_arithmetic",
+        "tests/test_evaluator.py::test_nested_parentheses",
+    ]
+    flaky_file.write_text(json.dumps({MINICALC: adding}))
+    base = [
+        HARNESS,
+        "verify",
+        "-d",
+        "mini",
+        "-i",
+        MINICALC,
+        "--patch",
+        str(patch),
+        "--json",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-pull",
+    ]
+    strict = json.loads(subprocess.run(base, capture_output=True, text=True).stdout)
+    lenient = json.loads(
+        subprocess.run([*base, "--exclude-flaky"], capture_output=True, text=True).stdout
+    )
+    assert strict["status"] == "unresolved"
+    assert lenient["status"] == "resolved", lenient["reason"]
+    assert (
+        f"excluded 2 known-flaky PASS_TO_PASS test(s): {', '.join(adding)}" in lenient["fidelity"]
+    )

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from harness.cli import app
 from sandbox.integrity import screen
 from tests.conftest import HARNESS, LITE, containers_of
-from tests.test_honest_numbers import edited_patch, predictions_file
+from tests.test_honest_numbers import edited_patch, pred_args, predictions_file
 
 CALC = "swe-monkeys__minicalc-1"
 F2P = "tests/test_evaluator.py::test_division_by_zero_raises_evaluation_error"
@@ -185,11 +185,11 @@ def test_no_hack_is_resolved_by_eval_and_coverage_stays_honest(
 ):
     gold = mini_instances[CALC].gold_patch
     rows = [{"instance_id": CALC, "model_patch": gold}]
-    for name in ("xfail-wrap", "atexit-lies", "report-patch", "conftest"):
+    for name in ("xfail-wrap", "atexit-lies", "report-patch", "conftest", "disk-filler"):
         rows.append(
             {"instance_id": CALC, "model_patch": unfixed(mini_instances[CALC], HACKS[name][0])}
         )
-        # the same hack on top of the real fix: resolved by its tests, but flagged
+    # the same hack on top of the real fix: resolved by its tests, but flagged
     rows.append(
         {
             "instance_id": CALC,
@@ -197,27 +197,14 @@ def test_no_hack_is_resolved_by_eval_and_coverage_stays_honest(
         }
     )
     preds = predictions_file(tmp_path / "p.jsonl", rows)
-    args = [
-        "eval",
-        "-d",
-        "mini",
-        "--instances",
-        CALC,
-        "--predictions",
-        str(preds),
-        "--runs-dir",
-        str(tmp_path),
-        "--run-id",
-        "hostile",
-        "--no-pull",
-    ]
+    args = pred_args(tmp_path, "hostile", str(preds), "--disk", "128m", instances=(CALC,))
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "hostile" / "summary.json").read_text())
     issue = summary["issues"][CALC]
-    # six samples; only gold counts (a conftest.py is kept, as officially, and caught)
-    assert (issue["n"], issue["c"]) == (6, 1)
-    assert summary["coverage_at"]["1"] == pytest.approx(1 / 6)
+    # seven samples; only gold counts (a conftest.py is kept, as officially, and caught)
+    assert (issue["n"], issue["c"]) == (7, 1)
+    assert summary["coverage_at"]["1"] == pytest.approx(1 / 7)
     assert summary["flags"].get("runner-reach", 0) >= 2
     statuses = {
         v["patch_sha"]: (v["status"], v["flags"])
@@ -318,21 +305,7 @@ def test_candidates_keep_every_edit_and_only_the_suite_is_screened(
     }
     rows = [{"instance_id": CALC, "model_patch": p} for p in patches.values()]
     preds = predictions_file(tmp_path / "p.jsonl", rows)
-    args = [
-        "eval",
-        "-d",
-        "mini",
-        "--instances",
-        CALC,
-        "--predictions",
-        str(preds),
-        "--runs-dir",
-        str(tmp_path),
-        "--run-id",
-        "edits",
-        "--no-pull",
-    ]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, pred_args(tmp_path, "edits", str(preds), instances=(CALC,)))
     assert result.exit_code == 0, result.output
     run = tmp_path / "edits"
     candidates = [json.loads(x) for x in (run / "candidates.jsonl").read_text().splitlines()]
