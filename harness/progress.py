@@ -125,6 +125,7 @@ class RunState:
         identity = manifest.get("identity", {})
         candidates = store.candidates()
         issues = identity.get("instances") or sorted({c.instance_id for c in candidates})
+        issues = [i for i in issues if i not in (manifest.get("unbuildable") or {})]
         state = cls(
             store.run_id,
             issues,

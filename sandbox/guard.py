@@ -15,6 +15,7 @@ the candidate cannot write without the key it never sees. Our verdict:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -84,14 +85,7 @@ def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
         else:
             phases.setdefault(record["nodeid"], {})[record["when"]] = record
     for nodeid, by_phase in phases.items():
-        # swebench's parsers cut a test name at its first space (parametrize ids may hold
-        # spaces); key our record the same way, the worst outcome standing for the name.
-        name = nodeid.split(" ", 1)[0]
-        status = _status(by_phase)
-        if WORST.index(status) < WORST.index(channel.tests.get(name, "PASSED")):
-            channel.tests[name] = status
-        else:
-            channel.tests.setdefault(name, status)
+        channel.tests[nodeid] = _status(by_phase)
         if any(
             r["raw"] in ("failed", "error") and r["reported"] == "passed" and not r["wasxfail"]
             for r in by_phase.values()
@@ -101,6 +95,16 @@ def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
 
 
 WORST = ("ERROR", "FAILED", "XPASS", "XFAIL", "SKIPPED", "PASSED")
+
+
+def named_as_the_log(channel: Channel, parse) -> Channel:
+    """The record's outcomes under the names swebench's parser for the repo gives them (it
+    cuts names at a space, shortens path-like parametrize ids, ...): our outcomes are written
+    as `-rA` lines and read back with that parser. Where several tests share a name, the
+    worst outcome stands (written last, as the parser keeps the last line)."""
+    lines = sorted(channel.tests.items(), key=lambda item: -WORST.index(item[1]))
+    renamed = parse("\n".join(f"{status} {nodeid}" for nodeid, status in lines))
+    return dataclasses.replace(channel, tests=renamed)
 
 
 def _status(by_phase: dict[str, dict]) -> str:

@@ -49,6 +49,7 @@ __all__ = [
     "eval_script",
     "test_command",
     "reinstall_error",
+    "parse_statuses",
     "grade",
     "official_image_name",
     "register_repo",
@@ -176,6 +177,11 @@ def eval_script(
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
     lines[start:start] = list(prelude)
     return "\n".join(["#!/bin/bash", "set -uxo pipefail", *environment, *lines]) + "\n"
+
+
+def parse_statuses(instance: Instance, text: str) -> dict[str, str]:
+    """Test statuses from `-rA`-style lines, with the repo's own swebench parser (its naming)."""
+    return MAP_REPO_TO_PARSER[instance.repo](text, _test_spec(instance))
 
 
 MARKERS = (START_TEST_OUTPUT, END_TEST_OUTPUT, EXIT_CODE_MARKER)

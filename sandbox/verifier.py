@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -89,7 +90,7 @@ class Verifier:
     def verify(
         self, instance: Instance, patch: str, limits: SandboxLimits | None = None
     ) -> Verdict:
-        limits = limits or self.limits
+        limits = self.limits_for(instance, limits or self.limits)
         sha = patch_sha(patch)
         excluded = self.excluded(instance)
         if excluded:
@@ -133,6 +134,17 @@ class Verifier:
         (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
         return verdict
 
+    @staticmethod
+    def limits_for(instance: Instance, limits: SandboxLimits) -> SandboxLimits:
+        """The spec's own CPU request (`nano_cpus`, e.g. pylint 2.14+, whose tests skip with
+        fewer than 2 cores) is a floor under --cpus, up to the host's cores."""
+        try:
+            wanted = swebench_adapter.env_specs(instance).get("nano_cpus", 0) / 1e9
+        except UserError:
+            return limits
+        cpus = min(max(limits.cpus, wanted), float(os.cpu_count() or 1))
+        return dataclasses.replace(limits, cpus=cpus) if cpus != limits.cpus else limits
+
     def excluded(self, instance: Instance) -> list[str]:
         """The instance's PASS_TO_PASS tests graded as not required (known flaky)."""
         return sorted(set(instance.pass_to_pass) & set(self.flaky.get(instance.instance_id, ())))
@@ -175,7 +187,10 @@ class Verifier:
             verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
         cut, end_found = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
         log = swebench_adapter.grade(instance, cut) if end_found else official
-        channel = guard.read_channel(report, key, key_left)
+        channel = guard.named_as_the_log(
+            guard.read_channel(report, key, key_left),
+            lambda text: swebench_adapter.parse_statuses(instance, text),
+        )
         expected = guard.expects_plugin(swebench_adapter.test_command(instance))
         judged = guard.judge(
             log.fail_to_pass,

@@ -41,7 +41,11 @@ def test_conda_packages_and_pip_packages_become_pip_installs():
     script = env.script()
     assert "python3 -m venv /opt/testbed" in script
     assert "> /opt/miniconda3/bin/activate" in script
-    assert script.index("--upgrade pip setuptools wheel") < script.index("install numpy")
+    # the packaging tools of the official images' era come first
+    assert script.index("pip==24.0 setuptools==69.5.1 wheel==0.43.0") < script.index(
+        "install numpy"
+    )
+    assert "swem-testbed.pth" in script  # the venv seen from a bare interpreter (tox)
     assert "'pytest<8'" in script
 
 

@@ -89,12 +89,18 @@ def test_a_plugin_that_never_loaded_where_pytest_runs():
     assert log_only.resolved and log_only.channel == "log"
 
 
-def test_names_cut_at_a_space_match_as_swebench_cuts_them():
-    """swebench's parser keeps a test name up to its first space; parametrize ids may hold
-    spaces (flask-5063: `test_locate_app[cliapp.factory-create_app2("foo", "bar")]`)."""
+def test_the_record_is_named_as_the_repos_parser_names_tests():
+    """swebench's parser keeps a test name up to its first space (flask-5063:
+    `test_locate_app[cliapp.factory-create_app2("foo", "bar")]`), and pylint's shortens
+    path-like parametrize ids (7080: `test_stdin[/mymodule.py]`)."""
     full = 'tests/t.py::test_old[app("foo", "bar")]'
     cut = full.split(" ")[0]
+
+    def parse(text):  # as swebench's pytest parser names tests
+        return {line.split()[1]: line.split()[0] for line in text.splitlines()}
+
     channel = guard.read_channel(record(*passing(F2P), *passing(full)), KEY, False)
+    channel = guard.named_as_the_log(channel, parse)
     j = guard.judge({F2P: "PASSED"}, {cut: "PASSED"}, 0, channel, True, True)
     assert j.resolved, j.reason
     worse = guard.read_channel(
@@ -102,7 +108,7 @@ def test_names_cut_at_a_space_match_as_swebench_cuts_them():
         KEY,
         False,
     )
-    assert worse.tests[cut] == "FAILED"  # the worst outcome stands for the shared name
+    assert guard.named_as_the_log(worse, parse).tests[cut] == "FAILED"  # the worst stands
 
 
 def test_the_log_is_cut_at_the_signed_marker():
@@ -114,3 +120,34 @@ def test_the_log_is_cut_at_the_signed_marker():
     cut, found = guard.cut_at_end(log, KEY, (">>>>> End Test Output",))
     assert found and f"PASSED {F2P}" not in cut and ">>>>> End Test Output" in cut
     assert f"FAILED {F2P}" in cut
+
+
+def test_a_spec_cpu_request_is_a_floor_under_the_cpu_limit():
+    import os
+
+    from harness.config import SandboxLimits
+    from harness.types import Instance
+    from sandbox.verifier import Verifier
+
+    pylint = Instance(
+        "pylint-dev__pylint-7114", "pylint-dev/pylint", "c" * 40, "", "2.15", "", "", (), ()
+    )
+    flask = Instance("pallets__flask-4045", "pallets/flask", "c" * 40, "", "2.0", "", "", (), ())
+    one = SandboxLimits(cpus=1.0)
+    assert Verifier.limits_for(pylint, one).cpus == min(2.0, float(os.cpu_count() or 1))
+    assert Verifier.limits_for(flask, one).cpus == 1.0
+
+
+def test_pylints_parser_names_are_matched():
+    from harness.types import Instance
+    from sandbox import swebench_adapter
+
+    inst = Instance(
+        "pylint-dev__pylint-7080", "pylint-dev/pylint", "c" * 40, "", "2.15", "", "", (), ()
+    )
+    nodeid = "tests/test_self.py::TestRunTC::test_stdin[/testbed/tests/mymodule.py-m-/x.py]"
+    channel = guard.read_channel(record(*passing(nodeid)), KEY, False)
+    named = guard.named_as_the_log(
+        channel, lambda text: swebench_adapter.parse_statuses(inst, text)
+    )
+    assert named.tests == {"tests/test_self.py::TestRunTC::test_stdin[/x.py]": "PASSED"}
