@@ -6,6 +6,7 @@ nothing changed finds every image and takes seconds."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -41,6 +42,11 @@ PASSED_ENV = (
 )
 """Host settings a build passes on, so it follows the site's package index and proxy."""
 LABEL = "swe-monkeys.env"
+TOOLCHAIN_SCRIPT = (
+    "set -eux; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; "
+    "apt-get install -y -qq --no-install-recommends build-essential python3-dev; "
+    "rm -rf /var/lib/apt/lists/*"
+)
 
 
 class BuildFailed(Exception):
@@ -82,8 +88,13 @@ class EnvBuilder:
             requirements = swebench_adapter.requirements_text(
                 instance.repo, lambda path: self.read(instance, path)
             )
+        environment = ""
+        if specs.get("packages") == "environment.yml":
+            environment = swebench_adapter.environment_yml(
+                instance.repo, lambda path: self.read(instance, path)
+            )
         try:
-            env = env_recipe(instance, specs, requirements)
+            env = env_recipe(instance, specs, requirements, environment)
         except UnsupportedSpec as exc:
             raise BuildFailed(str(exc)) from None
         inst = instance_recipe(instance, specs, env, swebench_adapter.repo_install(instance.repo))
@@ -108,7 +119,8 @@ class EnvBuilder:
                 base = ensure_base_image(self.client, env.suite)
             except UserError as exc:
                 raise BuildFailed(str(exc)) from None
-            self._run_and_commit(base, env.script(), env_name, self._labels(env, notes), None)
+            toolchain = self._toolchain(base)
+            self._run_and_commit(toolchain, env.script(), env_name, self._labels(env, notes), None)
         workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"swem-build-{os.getpid()}-{inst.key}"
         try:
             try:
@@ -126,6 +138,17 @@ class EnvBuilder:
 
             shutil.rmtree(workdir, ignore_errors=True)
         return Built(inst_name, notes, time.monotonic() - start, False)
+
+    def _toolchain(self, base: str) -> str:
+        """The shared layer every environment is built on: the Debian base plus a C/C++
+        toolchain and Python headers, for specs that compile extensions (astropy,
+        scikit-learn, ...). Built once per base."""
+        digest = hashlib.sha256(f"{base}\n{TOOLCHAIN_SCRIPT}".encode()).hexdigest()[:12]
+        name = f"swe-monkeys/toolchain:{digest}"
+        if not self._exists(name):
+            labels = {LABEL: "1", "swe-monkeys.layer": "toolchain"}
+            self._run_and_commit(base, TOOLCHAIN_SCRIPT, name, labels, None)
+        return name
 
     def _keep_log(self, target: str, text: str) -> Path | None:
         if self.log_dir is None:

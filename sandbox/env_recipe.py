@@ -10,6 +10,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 
 from harness.types import Instance
+from sandbox.conda_env import CondaUntranslatable, translate
 
 SUITE_PYTHON = {"bullseye": "3.9", "bookworm": "3.11"}
 """Debian releases a mirror serves, with their Python; the environments are built on these."""
@@ -66,6 +67,7 @@ class EnvRecipe:
 
     def script(self) -> str:
         lines = [
+            "# on the shared toolchain layer (env_build.TOOLCHAIN_SCRIPT): gcc, Python headers",
             "set -euxo pipefail",
             f"python3 -m venv {VENV}",
             # swebench's eval script sources this file; here it activates the venv
@@ -151,16 +153,28 @@ def _quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def env_recipe(instance: Instance, specs: dict, requirements: str = "") -> EnvRecipe:
+def env_recipe(
+    instance: Instance, specs: dict, requirements: str = "", environment: str = ""
+) -> EnvRecipe:
     """From a swebench spec: conda package lists become pip installs (the conda names of
-    these repos are PyPI names too), a requirements file is installed as is, and an
-    environment.yml is refused."""
+    these repos are PyPI names too), a requirements file is installed as is, and a conda
+    environment.yml is translated to pip requirements (refused, naming the package, where
+    one has no PyPI equivalent)."""
     suite, python, note = choose_suite(str(specs.get("python", "3.9")))
     notes = [note] if note else []
     installs: list[tuple[str, ...]] = []
     packages = specs.get("packages", "")
     if packages == "environment.yml":
-        raise UnsupportedSpec(f"{instance.repo} {instance.version} needs a conda environment.yml")
+        if not environment:
+            raise UnsupportedSpec(
+                f"{instance.repo} {instance.version}: its conda environment.yml was not found"
+            )
+        try:
+            translated = translate(environment)
+        except CondaUntranslatable as exc:
+            raise UnsupportedSpec(f"{instance.repo} {instance.version}: {exc}") from None
+        requirements, packages = translated.requirements, "requirements.txt"
+        notes += translated.notes
     if packages == "requirements.txt":
         if not requirements:
             raise UnsupportedSpec(

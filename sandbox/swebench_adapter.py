@@ -19,6 +19,7 @@ _root_before = (list(logging.root.handlers), logging.root.level)
 
 from swebench.harness.constants import (  # noqa: E402
     END_TEST_OUTPUT,
+    MAP_REPO_TO_ENV_YML_PATHS,
     MAP_REPO_TO_EXT,
     MAP_REPO_TO_INSTALL,
     MAP_REPO_TO_REQS_PATHS,
@@ -43,6 +44,7 @@ __all__ = [
     "env_specs",
     "repo_install",
     "requirements_text",
+    "environment_yml",
     "GIT_APPLY_CMDS",
     "SWEBENCH_VERSION",
     "Grade",
@@ -88,6 +90,14 @@ def _specs(instance: Instance) -> dict:
 def env_specs(instance: Instance) -> dict:
     """swebench's install recipe for the instance's (repo, version)."""
     return dict(_specs(instance))
+
+
+def environment_yml(repo: str, read: Callable[[str], str | None]) -> str:
+    """The conda environment.yml swebench would use, read through `read(path)` ('' if none)."""
+    for path in MAP_REPO_TO_ENV_YML_PATHS.get(repo, []):
+        if (text := read(path)) is not None:
+            return text
+    return ""
 
 
 def requirements_paths(repo: str) -> list[str]:

@@ -49,6 +49,19 @@ SPECS = {
         ],
         "test_cmd": "tox --current-env -epy39 -v --",
     },
+    "env-cext": {  # compiles a C extension at install, as astropy and scikit-learn do
+        "python": "3.9",
+        "packages": "pytest",
+        "test_cmd": "pytest -rA",
+        "pre_install": [
+            "printf '#include <Python.h>\\nstatic PyModuleDef m = {PyModuleDef_HEAD_INIT, "
+            '"_speed", NULL, -1, NULL};\\nPyMODINIT_FUNC PyInit__speed(void) '
+            "{ return PyModule_Create(&m); }\\n' > minicalc/_speed.c",
+            "printf 'from setuptools import Extension, setup\\nsetup(ext_modules=["
+            'Extension("minicalc._speed", ["minicalc/_speed.c"])])\\n\' > setup.py',
+        ],
+        "install": "python -m pip install -e .",
+    },
     "env-bad": {
         "python": "3.9",
         "packages": "pytest",
@@ -204,3 +217,26 @@ def test_tox_current_env_sees_the_environment(builder, instance, docker_engine, 
     # tox 3 drops them, and the log is then the record)
     assert gold.channel == "pytest-plugin"
     assert verifier.verify(inst, "").status.value == "unresolved"
+
+
+def test_a_spec_that_compiles_an_extension_builds(builder, instance, docker_engine, tmp_path):
+    """The environments sit on a shared toolchain layer (gcc, Python headers)."""
+    inst = dataclasses.replace(instance, version="env-cext")
+    built = builder.build(inst)
+
+    def artifacts(instance_id: str, sha: str):
+        path = tmp_path / sha[:16]
+        path.mkdir(exist_ok=True)
+        return path
+
+    verifier = Verifier(
+        DockerSandbox(docker_engine), lambda i: built.image, TEST_LIMITS, "cext", artifacts
+    )
+    with DockerSandbox(docker_engine).open(built.image, TEST_LIMITS, "cext") as session:
+        probe = session.exec(
+            ". /opt/testbed/bin/activate && python -c 'import minicalc._speed'", 60
+        )
+    assert probe.ok, probe.output
+    gold = verifier.verify(inst, inst.gold_patch)
+    assert gold.status.value == "resolved", gold.reason
+    assert "reinstall failed" not in gold.fidelity  # the offline reinstall compiles too

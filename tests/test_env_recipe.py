@@ -102,3 +102,42 @@ def test_every_lite_row_gets_a_recipe_or_a_reason():
     assert len(outcomes) == 300
     assert sum(v in ("bullseye", "bookworm") for v in outcomes.values()) == 273
     assert sum("environment.yml" in v for v in outcomes.values()) == 27
+
+
+XARRAY_LIKE = """name: xarray-tests
+channels:
+  - conda-forge
+dependencies:
+  - python=3.10
+  - numpy
+  - pandas>=1.3
+  - hdf5
+  - matplotlib-base=3.5
+  - pip
+  - pip:
+    - numbagg
+"""
+
+
+def test_a_conda_environment_is_translated_to_pip_with_notes():
+    from sandbox.conda_env import translate
+
+    t = translate(XARRAY_LIKE)
+    assert t.requirements.split() == ["numpy", "pandas>=1.3", "matplotlib==3.5.*", "numbagg"]
+    assert "hdf5 dropped: h5py and netCDF4 wheels bundle it" in t.notes
+    assert "matplotlib-base installed as matplotlib" in t.notes
+    spec = {"python": "3.10", "packages": "environment.yml", "pip_packages": ["pytest==7.4.0"]}
+    env = env_recipe(INST, spec, environment=XARRAY_LIKE)
+    assert "matplotlib==3.5.*" in env.requirements and env.pip_installs == (("pytest==7.4.0",),)
+    assert "conda environment.yml installed with pip" in env.notes
+
+
+def test_a_conda_only_package_refuses_the_environment_by_name():
+    with pytest.raises(UnsupportedSpec, match=r"PyPI does not have: cdms2"):
+        env_recipe(
+            INST,
+            {"packages": "environment.yml"},
+            environment=XARRAY_LIKE.replace("  - numpy\n", "  - numpy\n  - cdms2\n"),
+        )
+    with pytest.raises(UnsupportedSpec, match="environment.yml was not found"):
+        env_recipe(INST, {"packages": "environment.yml"})
