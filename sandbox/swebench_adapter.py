@@ -183,6 +183,11 @@ def eval_script(
         instance.base_commit,
         instance.test_patch,
     )
+    # A test patch that only adds files leaves swebench 4.1 with a bare `git checkout <base>`,
+    # which moves HEAD off the image's setup commit and undoes its edits (sphinx-8595 lost
+    # tox.ini's -rA, so no test outcome was printed). Nothing needs resetting then.
+    bare = f"git checkout {instance.base_commit}"
+    lines = [": no test files to reset" if line.strip() == bare else line for line in lines]
     start = lines.index(f": '{START_TEST_OUTPUT}'")
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
     lines[start:start] = list(prelude)

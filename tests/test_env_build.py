@@ -71,6 +71,17 @@ SPECS = {
 }
 
 
+def artifacts_under(root):
+    """The verifier's artifact folder callable, one folder per patch under root."""
+
+    def artifacts(instance_id: str, sha: str):
+        path = root / sha[:16]
+        path.mkdir(exist_ok=True)
+        return path
+
+    return artifacts
+
+
 @pytest.fixture(scope="module")
 def builder(docker_engine):
     wiring.register_minibench_specs()
@@ -89,11 +100,7 @@ def test_built_environment_verifies_gold_and_empty(builder, instance, docker_eng
     assert labels["swe-monkeys.python"] == "3.9" and labels["swe-monkeys.suite"] == "bullseye"
     assert labels["swe-monkeys.fidelity"] == "conda packages installed with pip"
 
-    def artifacts(instance_id: str, sha: str):
-        path = tmp_path / sha[:16]
-        path.mkdir(exist_ok=True)
-        return path
-
+    artifacts = artifacts_under(tmp_path)
     verifier = Verifier(
         DockerSandbox(docker_engine), lambda i: built.image, TEST_LIMITS, "envbuild", artifacts
     )
@@ -134,11 +141,7 @@ def test_the_eval_reinstall_works_offline_and_a_failed_one_is_said(
     """swebench's eval script reinstalls the repo (`pip install -e .`) before the tests; under
     --network none that used to retry the index five times and fail, silently."""
 
-    def artifacts(instance_id: str, sha: str):
-        path = tmp_path / sha[:16]
-        path.mkdir(exist_ok=True)
-        return path
-
+    artifacts = artifacts_under(tmp_path)
     for version, expect_note in (("env-reinstall", False), ("env-offline-extra", True)):
         inst = dataclasses.replace(instance, version=version)
         built = builder.build(inst)
@@ -199,11 +202,7 @@ def test_tox_current_env_sees_the_environment(builder, instance, docker_engine, 
     """tox --current-env reaches the venv's python through a symlink in .tox/, where Python
     finds no pyvenv.cfg and starts bare: the environment must still be visible to it."""
 
-    def artifacts(instance_id: str, sha: str):
-        path = tmp_path / sha[:16]
-        path.mkdir(exist_ok=True)
-        return path
-
+    artifacts = artifacts_under(tmp_path)
     inst = dataclasses.replace(instance, version="env-tox")
     built = builder.build(inst)
     verifier = Verifier(
@@ -224,11 +223,7 @@ def test_a_spec_that_compiles_an_extension_builds(builder, instance, docker_engi
     inst = dataclasses.replace(instance, version="env-cext")
     built = builder.build(inst)
 
-    def artifacts(instance_id: str, sha: str):
-        path = tmp_path / sha[:16]
-        path.mkdir(exist_ok=True)
-        return path
-
+    artifacts = artifacts_under(tmp_path)
     verifier = Verifier(
         DockerSandbox(docker_engine), lambda i: built.image, TEST_LIMITS, "cext", artifacts
     )

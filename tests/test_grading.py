@@ -98,3 +98,26 @@ def test_unknown_repo_version_is_a_one_line_error(calc):
 
     with pytest.raises(UserError, match="no spec for swe-monkeys/minicalc version 9.9"):
         adapter.eval_script(dataclasses.replace(calc, version="9.9"))
+
+
+def test_a_test_patch_that_only_adds_files_does_not_move_head(mini_instances):
+    """swebench 4.1 resets test files with `git checkout <base> <files>`; with no existing file
+    in the test patch that is a bare `git checkout <base>`, which leaves the image's setup
+    commit (sphinx-8595 lost its tox.ini edit)."""
+    import dataclasses
+
+    from harness import wiring
+    from sandbox import swebench_adapter
+
+    wiring.register_minibench_specs()
+    inst = mini_instances["swe-monkeys__minicalc-1"]
+    adding = (
+        "diff --git a/tests/test_new.py b/tests/test_new.py\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/tests/test_new.py\n@@ -0,0 +1,2 @@\n+def test_new():\n+    pass\n"
+    )
+    script = swebench_adapter.eval_script(dataclasses.replace(inst, test_patch=adding))
+    lines = script.splitlines()
+    assert f"git checkout {inst.base_commit}" not in lines
+    assert ": no test files to reset" in lines
+    normal = swebench_adapter.eval_script(inst).splitlines()
+    assert f"git checkout {inst.base_commit} tests/test_evaluator.py" in normal

@@ -94,6 +94,13 @@ def pred_args(runs: Path, run_id: str, preds: str, *extra: str, instances=(MINIC
     ]
 
 
+def verify_cli(runs: Path, patch: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`harness verify` of a patch file on minicalc-1, as a user runs it."""
+    command = [HARNESS, "verify", "-d", "mini", "-i", MINICALC, "--patch", str(patch)]
+    command += ["--runs-dir", str(runs), "--no-pull", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
 def wait_for(condition, timeout_s: float, proc=None, what: str = ""):
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -434,23 +441,7 @@ def test_patches_are_bytes(docker_engine, tmp_path, mini_instances):
     assert verdict["status"] == "resolved", verdict
     patch_file = tmp_path / "latin1.diff"
     patch_file.write_bytes(patch.encode("utf-8", "surrogateescape"))
-    verify = subprocess.run(
-        [
-            HARNESS,
-            "verify",
-            "-d",
-            "mini",
-            "-i",
-            MINICALC,
-            "--patch",
-            str(patch_file),
-            "--runs-dir",
-            str(tmp_path),
-            "--no-pull",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    verify = verify_cli(tmp_path, patch_file)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "resolved" in verify.stdout
 
@@ -649,24 +640,8 @@ def test_flaky_tests_are_measured_and_can_be_left_out(docker_engine, tmp_path, m
         "tests/test_evaluator.py::test_nested_parentheses",
     ]
     flaky_file.write_text(json.dumps({MINICALC: adding}))
-    base = [
-        HARNESS,
-        "verify",
-        "-d",
-        "mini",
-        "-i",
-        MINICALC,
-        "--patch",
-        str(patch),
-        "--json",
-        "--runs-dir",
-        str(tmp_path),
-        "--no-pull",
-    ]
-    strict = json.loads(subprocess.run(base, capture_output=True, text=True).stdout)
-    lenient = json.loads(
-        subprocess.run([*base, "--exclude-flaky"], capture_output=True, text=True).stdout
-    )
+    strict = json.loads(verify_cli(tmp_path, patch, "--json").stdout)
+    lenient = json.loads(verify_cli(tmp_path, patch, "--json", "--exclude-flaky").stdout)
     assert strict["status"] == "unresolved"
     assert lenient["status"] == "resolved", lenient["reason"]
     assert (
