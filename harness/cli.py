@@ -622,80 +622,69 @@ def run(
             reliability,
             verify_patches,
         )
-        _run_issue(
-            evaluation,
-            state,
-            pipe,
-            spec,
-            progress,
-            quiet,
-            lambda backend: _make_agent(
-                agent,
-                backend,
-                pipe,
-                limits,
-                drop_test_edits,
-                max_steps,
-                trajectory_tokens,
-                trajectory_seconds,
-                observation_chars,
-                command_timeout,
-                action_format,
-            ),
+        choice = AgentChoice(
+            agent,
+            drop_test_edits,
+            max_steps,
+            trajectory_tokens,
+            trajectory_seconds,
+            observation_chars,
+            command_timeout,
+            action_format,
         )
+        _run_issue(evaluation, state, pipe, spec, progress, quiet, choice, limits)
     _print_issue_run(IssueRun.from_store(pipe.store, issue))
     _exit_if_incomplete(pipe.store, verified=verify_patches)
 
 
-def _run_issue(evaluation, state, pipe, spec, progress, quiet, make_agent) -> None:
+def _run_issue(evaluation, state, pipe, spec, progress, quiet, choice, limits) -> None:
     from harness import wiring
 
     with wiring.model_backend(spec) as backend:
-        evaluation.agent = make_agent(backend)
+        evaluation.agent = _make_agent(choice, backend, pipe, limits)
         _run_with_progress(evaluation, state, pipe, progress, quiet)
 
 
-def _make_agent(
-    kind,
-    backend,
-    pipe,
-    limits,
-    drop_tests,
-    max_steps,
-    trajectory_tokens,
-    trajectory_seconds,
-    observation_chars,
-    command_timeout,
-    action_format,
-):
-    if kind == "agentless":
+@dataclass(frozen=True)
+class AgentChoice:
+    """Which agent generates candidates, with its options (run and eval)."""
+
+    kind: str
+    drop_tests: bool
+    max_steps: int
+    trajectory_tokens: int
+    trajectory_seconds: float
+    observation_chars: int
+    command_timeout: float
+    action_format: str
+
+
+def _make_agent(choice: AgentChoice, backend, pipe, limits):
+    if choice.kind == "agentless":
         from agents.agentless import AgentlessAgent, AgentlessOptions
 
-        return AgentlessAgent(backend, AgentlessOptions(drop_test_edits=drop_tests))
-    if kind == "agentic":
+        return AgentlessAgent(backend, AgentlessOptions(drop_test_edits=choice.drop_tests))
+    if choice.kind == "agentic":
         from agents.agentic import AgenticAgent, AgenticOptions
 
-        if action_format not in ("fenced", "tools"):
-            raise UserError(f"--action-format {action_format}: use fenced or tools")
+        if choice.action_format not in ("fenced", "tools"):
+            raise UserError(f"--action-format {choice.action_format}: use fenced or tools")
 
         def open_session(instance, label):
             # the instance's own image, with the verifier's isolation and the run's label
             return pipe.sandbox.open(pipe.verifier.image_for(instance), limits, pipe.store.run_id)
 
-        return AgenticAgent(
-            backend,
-            open_session,
-            AgenticOptions(
-                max_steps,
-                trajectory_tokens,
-                trajectory_seconds,
-                observation_chars,
-                command_timeout,
-                drop_tests,
-                action_format=action_format,
-            ),
+        options = AgenticOptions(
+            choice.max_steps,
+            choice.trajectory_tokens,
+            choice.trajectory_seconds,
+            choice.observation_chars,
+            choice.command_timeout,
+            choice.drop_tests,
+            action_format=choice.action_format,
         )
-    raise UserError(f"--agent {kind}: use agentless or agentic")
+        return AgenticAgent(backend, open_session, options)
+    raise UserError(f"--agent {choice.kind}: use agentless or agentic")
 
 
 @dataclass(frozen=True)
@@ -1072,27 +1061,17 @@ def eval_command(
                 gpu_memory_utilization,
                 max_model_len,
             )
-            _run_issue(
-                evaluation,
-                state,
-                pipe,
-                spec,
-                progress,
-                quiet,
-                lambda backend: _make_agent(
-                    agent,
-                    backend,
-                    pipe,
-                    limits,
-                    drop_test_edits,
-                    max_steps,
-                    trajectory_tokens,
-                    trajectory_seconds,
-                    observation_chars,
-                    command_timeout,
-                    action_format,
-                ),
+            choice = AgentChoice(
+                agent,
+                drop_test_edits,
+                max_steps,
+                trajectory_tokens,
+                trajectory_seconds,
+                observation_chars,
+                command_timeout,
+                action_format,
             )
+            _run_issue(evaluation, state, pipe, spec, progress, quiet, choice, limits)
         pipe.sandbox.cleanup(run_id)  # orphans of workers killed mid-task (retried elsewhere)
         summary = summarize(pipe.store)
         pipe.store.write_json("summary.json", summary)

@@ -20,9 +20,18 @@ ALIASES = {
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
+def _text(path: Path) -> str:
+    """A local file's text. Patches are bytes (real repos have latin-1 files): bytes that are
+    not UTF-8 survive as surrogate escapes and are written back unchanged."""
+    try:
+        return path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror or exc}") from None
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -34,7 +43,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_text(path))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
     if isinstance(data, dict):  # {instance_id: row}, as some prediction files are keyed

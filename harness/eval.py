@@ -38,6 +38,11 @@ class RetryPolicy:
     attempts: int = 4
     backoff_s: float = 5.0
 
+    @property
+    def tries(self) -> range:
+        """Attempt numbers, from 1 (at least one attempt)."""
+        return range(1, max(self.attempts, 1) + 1)
+
     def delay(self, attempt: int) -> float:
         return self.backoff_s * 3 ** (attempt - 1)
 
@@ -151,7 +156,8 @@ class Evaluation:
 
     def _verify_one(self, instance: Instance, candidate: Candidate) -> Verdict | None:
         sha = candidate.patch_sha
-        hit = self.cache.get(self.cache_key(instance, sha)) if self.cache else None
+        key = self.cache_key(instance, sha) if self.cache else None
+        hit = self.cache.get(key) if self.cache else None
         if hit is not None:
             verdict = self._from_cache(*hit)
         else:
@@ -159,8 +165,10 @@ class Evaluation:
             if verdict is None:
                 return None
             if self.cache and verdict.decided:
+                # no key before: the image did not exist until this verification built it
+                key = key or self.cache_key(instance, sha)
                 folder = self.store.run_dir / verdict.artifacts if verdict.artifacts else None
-                self.cache.put(self.cache_key(instance, sha), verdict, folder)
+                self.cache.put(key, verdict, folder)
         self.store.append_verdict(verdict)
         self.on_event("verdict", {"verdict": verdict, "cached": hit is not None})
         return verdict
@@ -168,7 +176,7 @@ class Evaluation:
     def _verify_with_retries(self, instance: Instance, candidate: Candidate) -> Verdict | None:
         """None when the run is stopping: a verification cut short is no verdict on the patch."""
         verdict = None
-        for attempt in range(1, max(self.retry.attempts, 1) + 1):
+        for attempt in self.retry.tries:
             if attempt > 1:
                 self.on_event(
                     "retry",
@@ -181,7 +189,7 @@ class Evaluation:
             if self.stopping:
                 return None
             verdict.attempts = attempt
-            if verdict.decided or attempt == max(self.retry.attempts, 1):
+            if verdict.decided or attempt == self.retry.tries[-1]:
                 break
             self.on_event("verify_failed", {"instance_id": instance.instance_id})
         return verdict
@@ -193,7 +201,6 @@ class Evaluation:
         verdict.artifacts = self.store.relative(folder)
         log = folder / "test_output.txt"
         verdict.log_path = self.store.relative(log) if log.exists() else None
-        (folder / "verdict.json").unlink(missing_ok=True)
         (folder / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2))
         return verdict
 
@@ -207,7 +214,7 @@ class Evaluation:
 
         async def one(instance: Instance) -> None:
             missing = sorted(set(range(self.samples)) - have.get(instance.instance_id, set()))
-            for attempt in range(1, max(self.retry.attempts, 1) + 1):
+            for attempt in self.retry.tries:
                 if not missing:
                     return
                 if attempt > 1:  # the model server failed these: wait, then ask again

@@ -2,17 +2,17 @@
 names an instance of the dataset (an unknown id is refused), `model_name_or_path` labels the
 run, and a selected instance without a prediction counts as unresolved (see summary.py).
 
-Patches are bytes in real repos (latin-1 files exist), so the file is decoded with
-surrogateescape and the bytes survive to the sandbox unchanged.
+Patches are bytes in real repos (latin-1 files exist): the dataset reader decodes the file
+with surrogateescape, so the bytes survive to the sandbox unchanged.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.dataset import load_rows
 from harness.errors import UserError
 from harness.types import Candidate, Instance
 
@@ -32,28 +32,10 @@ class Imported:
 
 
 def read_rows(path: Path) -> list[dict]:
-    try:
-        text = path.read_bytes().decode("utf-8", "surrogateescape")
-    except OSError as exc:
-        raise UserError(f"--predictions {path}: {exc.strerror or exc}") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
-        rows = list(data.values()) if isinstance(data, dict) else data
-        if not isinstance(rows, list):
-            raise UserError(f"{path}: expected a list of predictions or an object keyed by id")
-        return [_row(path, n, r) for n, r in enumerate(rows, 1)]
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(_row(path, n, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not JSON ({exc.msg}): fix or remove that line") from None
-    return rows
+    """The rows of a predictions file (.jsonl, .json as a list or keyed by id, .parquet)."""
+    if not path.is_file():  # never a dataset name: that would go to the hub
+        raise UserError(f"--predictions {path}: no such file (or use gold)")
+    return [_row(path, n, row) for n, row in enumerate(load_rows(str(path)), 1)]
 
 
 def _row(path: Path, n: int, row) -> dict:

@@ -197,25 +197,19 @@ class RunStore:
             out.append(record)
         return out
 
-    def damage(self) -> list[tuple[str, int, str]]:
-        """Every bad line of every record file: (file, line, why)."""
-        found = []
-        for name in RECORD_FILES:
-            check = _CHECKS.get(name, _is_object)
-            found += [(name, n, why) for n, _, why in _lines(self.run_dir / name, check) if why]
-        return found
-
     def quarantine(self) -> list[tuple[str, int, str]]:
         """Move every bad line into quarantine/<file> (with its line number and why) and
         rewrite the file without it, so that a resume redoes that work. Returns what moved."""
         moved = []
         for name in RECORD_FILES:
             path = self.run_dir / name
-            check = _CHECKS.get(name, _is_object)
-            bad = [(n, why) for n, _, why in _lines(path, check) if why]
+            if not path.exists():
+                continue
+            data = path.read_bytes()
+            bad = [(n, why) for n, _, why in _parse(data, _CHECKS.get(name, _is_object)) if why]
             if not bad:
                 continue
-            raw = path.read_bytes().split(b"\n")
+            raw = data.split(b"\n")
             numbers = {n for n, _ in bad}
             folder = self.run_dir / QUARANTINE
             folder.mkdir(exist_ok=True)
@@ -296,11 +290,14 @@ def _write_error(path: Path, exc: OSError) -> StoreWriteError:
 
 
 def _lines(path: Path, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+    if path.exists():
+        yield from _parse(path.read_bytes(), check)
+
+
+def _parse(data: bytes, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
     """(line number, record, why it is bad or ''), skipping blank lines and a torn tail."""
-    if not path.exists():
-        return
     # The last piece after the final newline is empty, or the torn tail a kill left.
-    for number, line in enumerate(path.read_bytes().split(b"\n")[:-1], 1):
+    for number, line in enumerate(data.split(b"\n")[:-1], 1):
         if not line.strip():
             continue
         try:

@@ -82,47 +82,35 @@ def _issue(
     predictions: bool,
     include_flagged: bool = False,
 ) -> dict[str, Any]:
-    outcomes, official, unanswered, unfinished = [], [], 0, 0
-    for c in cands:
-        if c.missing:
-            unanswered += 1
-        elif c.patch_sha is None:
+    answered = [c for c in cands if not c.missing]
+    shas = [c.patch_sha for c in answered]
+    seen = {s: verdicts.get((iid, s)) for s in set(shas) if s}  # each distinct patch's verdict
+
+    def counts(v: Verdict) -> bool:  # resolving, unless the integrity screen excludes it
+        return v.resolved and (include_flagged or not screened(v))
+
+    outcomes, official, unfinished = [], [], 0
+    for sha in shas:
+        if sha is None:
             outcomes.append(False)
             official.append(False)
-        elif (v := verdicts.get((iid, c.patch_sha))) is not None and v.decided:
-            outcomes.append(v.resolved and (include_flagged or not screened(v)))
+        elif (v := seen[sha]) is not None and v.decided:
+            outcomes.append(counts(v))
             official.append(bool(v.official_resolved))
         else:
             unfinished += 1
+    unanswered = len(cands) - len(answered)
     absent = max((k or len(cands)) - len(cands), 0)
-    shas = [c.patch_sha for c in cands if not c.missing]
-    statuses = Counter()
-    for sha in {s for s in shas if s}:
-        v = verdicts.get((iid, sha))
-        statuses[v.status.value if v else "unverified"] += 1
+    statuses = Counter(v.status.value if v else "unverified" for v in seen.values())
     # Selection sees what a deployer sees: whether a patch applies and what the screen says.
     excluded = {
         s
-        for s in shas
-        if s
-        and (v := verdicts.get((iid, s)))
-        and (v.status.value == "apply_failed" or (screened(v) and not include_flagged))
+        for s, v in seen.items()
+        if v and (v.status.value == "apply_failed" or (screened(v) and not include_flagged))
     }
     applying = [s if s not in excluded else None for s in shas]
-    resolving = {
-        s
-        for s in shas
-        if s
-        and (v := verdicts.get((iid, s)))
-        and v.resolved
-        and (include_flagged or not screened(v))
-    }
-    flags = Counter(
-        f.split(":", 1)[0]
-        for s in {s for s in shas if s}
-        if (v := verdicts.get((iid, s)))
-        for f in set(v.flags)
-    )
+    resolving = {s for s, v in seen.items() if v and counts(v)}
+    flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
     pick, first = majority_vote(applying), first_valid(applying)
     return {
         "n": len(outcomes) + (absent if predictions else 0),
@@ -131,7 +119,7 @@ def _issue(
         "flags": dict(flags),
         "samples": len(cands),
         "valid": sum(s is not None for s in shas),
-        "unique": len({s for s in shas if s}),
+        "unique": len(seen),
         "missing": unanswered + unfinished + (0 if predictions else absent),
         "unanswered": unanswered,
         "unfinished": unfinished,
@@ -139,7 +127,7 @@ def _issue(
         "not_generated": 0 if predictions else absent,
         "absent_predictions": absent if predictions else 0,
         "statuses": dict(statuses),
-        "unverified": len({s for s in shas if s and not _decided(verdicts.get((iid, s)))}),
+        "unverified": sum(not _decided(v) for v in seen.values()),
         "majority_patch": pick,
         "majority_resolved": pick in resolving,
         "majority_status": _status(verdicts, iid, pick),

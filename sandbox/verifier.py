@@ -126,10 +126,11 @@ class Verifier:
         except Exception as exc:  # noqa: BLE001 - one patch's failure must not stop a run
             verdict.status, verdict.reason = VerdictStatus.ERROR, f"{type(exc).__name__}: {exc}"
         if excluded:
-            note = (
-                f"excluded {len(excluded)} known-flaky PASS_TO_PASS test(s): {', '.join(excluded)}"
+            _note(
+                verdict,
+                f"excluded {len(excluded)} known-flaky PASS_TO_PASS test(s): "
+                + ", ".join(excluded),
             )
-            verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
         verdict.durations["total_s"] = round(time.monotonic() - start, 3)
         (out / "verdict.json").write_text(json.dumps(verdict.to_dict(), indent=2, sort_keys=True))
         return verdict
@@ -181,10 +182,10 @@ class Verifier:
     def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
         official = swebench_adapter.grade(instance, result.output)
         if failed := swebench_adapter.reinstall_error(result.output):
-            note = (
-                f"the eval script's reinstall failed ({failed}); tests ran on the image's install"
+            _note(
+                verdict,
+                f"the eval script's reinstall failed ({failed}); tests ran on the image's install",
             )
-            verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
         cut, end_found = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
         log = swebench_adapter.grade(instance, cut) if end_found else official
         channel = guard.named_as_the_log(
@@ -220,6 +221,11 @@ class Verifier:
         else:
             verdict.status = VerdictStatus.UNRESOLVED
             verdict.reason = judged.reason or log.reason or "not resolved"
+
+
+def _note(verdict: Verdict, note: str) -> None:
+    """Add to the verdict's fidelity notes (where this run differs from the official one)."""
+    verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
 
 
 def _apply(session, patch: str, verdict: Verdict, out: Path) -> bool:

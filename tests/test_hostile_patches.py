@@ -10,7 +10,6 @@ tree."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,8 @@ from typer.testing import CliRunner
 
 from harness.cli import app
 from sandbox.integrity import screen
-from tests.conftest import HARNESS, LITE, containers_of
-from tests.test_honest_numbers import edited_patch, pred_args, predictions_file
+from tests.conftest import LITE, containers_of
+from tests.test_honest_numbers import edited_patch, pred_args, predictions_file, verify_cli
 
 CALC = "swe-monkeys__minicalc-1"
 F2P = "tests/test_evaluator.py::test_division_by_zero_raises_evaluation_error"
@@ -116,34 +115,8 @@ def verify(tmp_path: Path, patch: str, *extra: str) -> dict:
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "hack.diff"
     path.write_text(patch)
-    done = subprocess.run(
-        [
-            HARNESS,
-            "verify",
-            "-d",
-            "mini",
-            "-i",
-            CALC,
-            "--patch",
-            str(path),
-            "--json",
-            "--runs-dir",
-            str(tmp_path),
-            "--run-id",
-            "v",
-            "--no-pull",
-            "--memory",
-            "512m",
-            "--pids",
-            "256",
-            "--cpus",
-            "1",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    limits = ("--memory", "512m", "--pids", "256", "--cpus", "1")
+    done = verify_cli(tmp_path, path, "--json", "--run-id", "v", *limits, *extra)
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout)
 
@@ -267,10 +240,14 @@ def _first_line_context(instance) -> str:
 def test_the_screen_flags_no_gold_patch():
     from harness import wiring
 
-    flagged = [i.instance_id for i in wiring.load("mini") if screen(i.gold_patch, i.repo)]
+    flagged = [
+        i.instance_id for i in wiring.load("mini") if screen(i.gold_patch, i.repo, i.test_patch)
+    ]
     if LITE.exists():
         rows = [json.loads(x) for x in LITE.read_text().splitlines()]
-        flagged += [r["instance_id"] for r in rows if screen(r["patch"], r["repo"])]
+        flagged += [
+            r["instance_id"] for r in rows if screen(r["patch"], r["repo"], r["test_patch"])
+        ]
         assert len(rows) == 300
     assert flagged == []
 
