@@ -26,7 +26,8 @@ DEMO_ISSUE ?= swe-monkeys__minicalc-1
 DEMO_SAMPLES ?= 4
 
 # The main job on the embedded default: sample candidates for a mini-benchmark issue with the
-# CPU model (llama.cpp + 270M Gemma), verify each distinct patch in Docker, print the table.
+# CPU model (llama.cpp + Qwen2.5-Coder-0.5B-Instruct, assembled from PyPI on first use),
+# verify each distinct patch in Docker, print the table and the coverage so far.
 demo: setup docker
 	$(BIN)/harness run --issue $(DEMO_ISSUE) --samples $(DEMO_SAMPLES) --max-tokens 512
 
@@ -46,9 +47,10 @@ eval-lite: setup docker
 		--run-id $(RUN_ID) $(EVAL_ARGS)
 	$(BIN)/harness report runs/$(RUN_ID)
 
-# Verification throughput on the mini benchmark, as a table.
+# Verification throughput on the mini benchmark, and the embedded model's sampling speed.
 bench: setup docker
 	$(BIN)/python bench/bench_verify.py
+	$(BIN)/python bench/bench_generation.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from agents.edits import EditError, apply_edit, parse_edits
+from agents.edit_formats import EditFormat, by_name
+from agents.edits import EditError
 from agents.localize import rank_files
 from agents.patches import PatchRejected, check_applies, normalise
 from harness.protocols import ModelBackend
@@ -35,6 +36,9 @@ class AgentlessOptions:
     """Budget for the code in the repair prompt."""
     localize_with_model: bool = True
     drop_test_edits: bool = False
+    edit_format: str = "auto"
+    """search-replace, whole-file, or auto: the model's own default (`edit_format` on the
+    backend: the embedded models name theirs), else search-replace."""
 
 
 class AgentlessAgent:
@@ -43,6 +47,10 @@ class AgentlessAgent:
     def __init__(self, model: ModelBackend, options: AgentlessOptions | None = None) -> None:
         self.model = model
         self.options = options or AgentlessOptions()
+        name = self.options.edit_format
+        if name == "auto":
+            name = getattr(model, "edit_format", "search-replace")
+        self.format: EditFormat = by_name(name)
 
     async def generate(
         self, instance: Instance, worktree: Path, k: int, sampling: SamplingConfig
@@ -57,12 +65,15 @@ class AgentlessAgent:
                     repo=instance.repo,
                     problem_statement=instance.problem_statement,
                     code=self.code_context(worktree, files),
+                    instructions=prompt(
+                        self.format.instructions, example_path=files[0] if files else "file.py"
+                    ),
                 ),
             },
         ]
         completions = await self.model.complete(messages, sampling, k)
         candidates = [
-            self.to_candidate(instance, worktree, i, c) for i, c in enumerate(completions)
+            self.to_candidate(instance, worktree, i, c, files) for i, c in enumerate(completions)
         ]
         return Generation(instance.instance_id, candidates, overhead, tuple(files))
 
@@ -105,7 +116,12 @@ class AgentlessAgent:
         return "\n".join(parts)
 
     def to_candidate(
-        self, instance: Instance, worktree: Path, index: int, completion: Completion
+        self,
+        instance: Instance,
+        worktree: Path,
+        index: int,
+        completion: Completion,
+        shown: list[str] | tuple[str, ...] = (),
     ) -> Candidate:
         def candidate(
             patch: str = "",
@@ -131,25 +147,17 @@ class AgentlessAgent:
             return candidate(reason=f"model error: {completion.error}")
         truncated = completion.finish_reason == "length"
         try:
-            edits = parse_edits(completion.text)
-        except EditError as exc:
-            return candidate(
-                reason="answer truncated at max_tokens inside an edit block"
-                if truncated
-                else str(exc)
-            )
-        if not edits:
-            return candidate(
-                reason="answer truncated at max_tokens before any edit"
-                if truncated
-                else "no SEARCH/REPLACE edit in the answer"
-            )
-        try:
-            for edit in edits:
-                apply_edit(worktree, edit)
+            try:
+                self.format.apply(completion.text, worktree, list(shown))
+            except EditError as exc:
+                if truncated:
+                    return candidate(reason=f"answer truncated at max_tokens: {exc}")
+                return candidate(reason=str(exc))
             diff = _diff(worktree)
+            if not diff.strip():
+                return candidate(reason="the answer changes nothing")
             normal = normalise(diff, self.options.drop_test_edits)
-        except (EditError, PatchRejected) as exc:
+        except PatchRejected as exc:
             return candidate(reason=str(exc))
         finally:
             _reset(worktree)

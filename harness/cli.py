@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -133,6 +134,15 @@ ModelOpt = Annotated[
     typer.Option(
         help="embedded (CPU default), vllm:MODEL, or http(s)://HOST/v1\\[#MODEL].",
         rich_help_panel="Model",
+    ),
+]
+EditFormatOpt = Annotated[
+    str,
+    typer.Option(
+        help="How the agentless agent asks for edits: search-replace, whole-file (the file "
+        "rewritten; the harness makes the diff), or auto (the model's default: whole-file "
+        "for the embedded 0.5B, search-replace otherwise).",
+        rich_help_panel="Agent",
     ),
 ]
 Temperature = Annotated[float, typer.Option(min=0.0, max=2.0, rich_help_panel="Model")]
@@ -444,6 +454,8 @@ def validate(
     def record(result) -> None:
         for verdict in filter(None, (result.gold, result.empty, result.gold_with_network)):
             pipe.store.append_verdict(verdict)
+        with (pipe.store.run_dir / "validation.jsonl").open("a") as f:
+            f.write(json.dumps(result.record()) + "\n")
         mark = "[green]ok[/]" if result.ok else "[red]PROBLEM[/]"
         console.print(
             f"  {mark} {result.instance_id}" + (f"  {escape(result.note)}" if result.note else "")
@@ -537,6 +549,7 @@ def run(
     observation_chars: ObservationChars = 4000,
     command_timeout: CommandTimeout = 60.0,
     action_format: ActionFormat = "fenced",
+    edit_format: EditFormatOpt = "auto",
     run_id: RunId = None,
     runs_dir: RunsDir = Path("runs"),
     network: Network = DEFAULT.network,
@@ -631,6 +644,7 @@ def run(
             observation_chars,
             command_timeout,
             action_format,
+            edit_format,
         )
         _run_issue(evaluation, state, pipe, spec, progress, quiet, choice, limits)
     _print_issue_run(IssueRun.from_store(pipe.store, issue))
@@ -657,13 +671,17 @@ class AgentChoice:
     observation_chars: int
     command_timeout: float
     action_format: str
+    edit_format: str = "auto"
 
 
 def _make_agent(choice: AgentChoice, backend, pipe, limits):
     if choice.kind == "agentless":
         from agents.agentless import AgentlessAgent, AgentlessOptions
 
-        return AgentlessAgent(backend, AgentlessOptions(drop_test_edits=choice.drop_tests))
+        options = AgentlessOptions(
+            drop_test_edits=choice.drop_tests, edit_format=choice.edit_format
+        )
+        return AgentlessAgent(backend, options)
     if choice.kind == "agentic":
         from agents.agentic import AgenticAgent, AgenticOptions
 
@@ -851,6 +869,15 @@ def _print_issue_run(result) -> None:
         f"[bold]{result.resolving} resolving[/]; tokens: {prompt} prompt + {completion} completion"
         + (" (localisation included)" if result.generation.overhead else "")
     )
+    if any(result.verdict(c) for c in result.candidates):
+        from harness.metrics import coverage_at_k, log_spaced_ks
+
+        n = len(result.candidates)
+        resolving = sum(
+            bool((v := result.verdict(c)) and v.resolved) for c in result.candidates if c.valid
+        )
+        curve = ", ".join(f"@{k} {coverage_at_k(n, resolving, k):.2f}" for k in log_spaced_ks(n))
+        console.print(f"coverage so far (chance that k samples include a fix): {curve}")
 
 
 @app.command("eval", rich_help_panel="Generation")
@@ -892,7 +919,14 @@ def eval_command(
             "'gold', instead of generating.",
         ),
     ] = None,
-    gen_concurrency: Annotated[int, typer.Option(min=1, help="Issues generating at once.")] = 2,
+    gen_concurrency: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Issues generating at once (always 1 with the embedded model, whose "
+            "server keeps one prompt's evaluation).",
+        ),
+    ] = 2,
     executor: Annotated[
         str,
         typer.Option(
@@ -916,6 +950,7 @@ def eval_command(
     observation_chars: ObservationChars = 4000,
     command_timeout: CommandTimeout = 60.0,
     action_format: ActionFormat = "fenced",
+    edit_format: EditFormatOpt = "auto",
     price_input: Annotated[
         float, typer.Option(min=0.0, help="USD per million prompt tokens.", rich_help_panel="Cost")
     ] = 0.0,
@@ -1037,6 +1072,10 @@ def eval_command(
             image_source,
         )
         console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {label}")
+        if model.startswith("embedded") and gen_concurrency > 1:
+            # llama-cpp-python keeps one evaluated prompt: issues taking turns would each
+            # evaluate theirs again for every sample
+            gen_concurrency = 1
         reliability = Reliability(infra_retries, infra_backoff, cache, refresh_cache, verdict_cache)
         evaluation, state = _evaluation(
             pipe,
@@ -1070,6 +1109,7 @@ def eval_command(
                 observation_chars,
                 command_timeout,
                 action_format,
+                edit_format,
             )
             _run_issue(evaluation, state, pipe, spec, progress, quiet, choice, limits)
         pipe.sandbox.cleanup(run_id)  # orphans of workers killed mid-task (retried elsewhere)
@@ -1347,7 +1387,7 @@ def images_plan(
     """Each instance's environment recipe (Debian suite, Python, fidelity notes), or the
     one-line reason there is none, without building anything."""
     from harness import wiring
-    from sandbox.env_build import BuildFailed
+    from sandbox.env_build import BuildFailed, resolve_as_of
 
     wiring.register_minibench_specs()
     chosen = _select(dataset, split, instances)
@@ -1370,9 +1410,11 @@ def images_plan(
             instance.instance_id, instance.version, f"{env.python} ({env.suite})", escape(notes)
         )
     console.print(table)
+    as_of = resolve_as_of() or "today (the live index)"
     console.print(
         f"{len(chosen) - sum(refused.values())}/{len(chosen)} with a recipe"
         + "".join(f"; {n} refused: {escape(why)}" for why, n in refused.items())
+        + f"; packages resolved as of {as_of} (SWEM_RESOLVE_AS_OF)"
     )
 
 

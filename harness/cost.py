@@ -16,7 +16,8 @@ class ModelSize:
 
 
 KNOWN_SIZES = {
-    "gemma-3-270m": ModelSize(0.27e9, 18, 640),
+    "qwen2.5-coder-0.5b-instruct": ModelSize(0.49e9, 24, 896),
+    "qwen2.5-coder-1.5b-instruct": ModelSize(1.54e9, 28, 1536),
     "Qwen/Qwen2.5-Coder-7B-Instruct": ModelSize(7.6e9, 28, 3584),
     "Qwen/Qwen2.5-Coder-32B-Instruct": ModelSize(32.8e9, 64, 5120),
     "deepseek-ai/DeepSeek-Coder-V2-Lite-Instruct": ModelSize(2.4e9, 27, 2048),

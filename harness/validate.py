@@ -75,6 +75,23 @@ class Validation:
                 )
         return "; ".join(notes)
 
+    def record(self) -> dict:
+        """One line of the run's validation.jsonl (scripts/soundness_table.py reads them)."""
+        pairs = self.repeats or ([(self.gold, self.empty)] if self.gold and self.empty else [])
+        return {
+            "instance_id": self.instance_id,
+            "ok": self.ok,
+            "error": self.error,
+            "gold": [g.status.value for g, _ in pairs],
+            "empty": [e.status.value for _, e in pairs],
+            "flaky": self.flaky,
+            "needs_network": self.needs_network,
+            "note": self.note,
+            "image": self.gold.image if self.gold else "",
+            "image_s": self.gold.durations.get("image_s", 0.0) if self.gold else 0.0,
+            "tests_s": [g.durations.get("tests_s", 0.0) for g, _ in pairs],
+        }
+
 
 def validate_instance(
     verify: Callable[..., Verdict],

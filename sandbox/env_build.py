@@ -23,7 +23,14 @@ import docker.errors
 from harness.errors import UserError
 from harness.types import Instance
 from sandbox import swebench_adapter
-from sandbox.env_recipe import EnvRecipe, UnsupportedSpec, env_recipe, instance_recipe
+from sandbox.docker_sandbox import OWNER_LABEL, owner_label
+from sandbox.env_recipe import (
+    RESOLVE_AS_OF,
+    EnvRecipe,
+    UnsupportedSpec,
+    env_recipe,
+    instance_recipe,
+)
 from sandbox.images import ensure_base_image
 from sandbox.output import CappedOutput
 
@@ -94,7 +101,7 @@ class EnvBuilder:
                 instance.repo, lambda path: self.read(instance, path)
             )
         try:
-            env = env_recipe(instance, specs, requirements, environment)
+            env = env_recipe(instance, specs, requirements, environment, resolve_as_of())
         except UnsupportedSpec as exc:
             raise BuildFailed(str(exc)) from None
         inst = instance_recipe(instance, specs, env, swebench_adapter.repo_install(instance.repo))
@@ -164,6 +171,7 @@ class EnvBuilder:
             "swe-monkeys.python": env.python,
             "swe-monkeys.suite": env.suite,
             "swe-monkeys.fidelity": notes,
+            "swe-monkeys.resolved-as-of": env.resolve_as_of or "today",
         }
 
     def _exists(self, name: str) -> bool:
@@ -194,7 +202,7 @@ class EnvBuilder:
             image,
             command=["sleep", "infinity"],
             mounts=mounts,
-            labels={"swe-monkeys": "1"},
+            labels={"swe-monkeys": "1", OWNER_LABEL: owner_label()},
             working_dir="/",
         )
         try:
@@ -230,6 +238,17 @@ class EnvBuilder:
                 pass  # already being removed (e.g. by `harness clean`)
 
 
+def resolve_as_of() -> str:
+    """The day builds resolve packages as of: SWEM_RESOLVE_AS_OF (a YYYY-MM-DD, or `today`
+    for the live index), else the official environments' era."""
+    day = os.environ.get("SWEM_RESOLVE_AS_OF", RESOLVE_AS_OF).strip()
+    if day == "today":
+        return ""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        raise UserError(f"SWEM_RESOLVE_AS_OF={day!r}: give a date as YYYY-MM-DD, or `today`")
+    return day
+
+
 def _tar(folder: Path, name: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -240,10 +259,14 @@ def _tar(folder: Path, name: str) -> bytes:
 CAUSES = (
     (
         re.compile(
-            r"unable to execute '[^']*gcc'|command '[^']*gcc' failed|gcc: (not found|No such)"
+            r"unable to execute '[^']*gcc'|gcc: (not found|No such)"
             r"|error: command '[^']*(cc|c\+\+)' failed: No such file"
         ),
         "no C compiler in the base image",
+    ),
+    (
+        re.compile(r"\.c:\d+:\d+: error: (.{0,80})"),
+        "C code that does not compile with this Python ({0}); was the spec's Python substituted?",
     ),
     (re.compile(r"Python\.h: No such file"), "no Python headers in the base image"),
     (

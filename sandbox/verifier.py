@@ -15,7 +15,7 @@ from harness.config import SandboxLimits
 from harness.errors import UserError
 from harness.protocols import Sandbox, SandboxError
 from harness.types import Instance, Verdict, VerdictStatus
-from sandbox import guard, integrity, swebench_adapter
+from sandbox import guard, integrity, services, swebench_adapter
 
 PATCH_PATH = "/tmp/patch.diff"
 EVAL_PATH = "/eval.sh"
@@ -153,7 +153,8 @@ class Verifier:
     def script(self, instance: Instance, limits: SandboxLimits) -> str:
         """The eval script this verifier runs (its hash is part of the verdict cache key)."""
         offline = OFFLINE_PIP if limits.network == "none" else ()
-        return swebench_adapter.eval_script(instance, guard.env_lines(), offline)
+        environment = (*offline, services.START_LINE)
+        return swebench_adapter.eval_script(instance, guard.env_lines(), environment)
 
     def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
         if bad := unsafe_path(patch):

@@ -23,7 +23,11 @@ _run_ids = itertools.count()
 
 @pytest.fixture(scope="session", autouse=True)
 def swem_cache(tmp_path_factory) -> Path:
-    """A private cache (git mirrors, the generated mini benchmark) for the whole session."""
+    """A private cache (git mirrors, the generated mini benchmark) for the whole session. The
+    embedded models stay in the user's cache: they are checked, and 1.6 GB each time."""
+    from agents.model_store import models_dir
+
+    os.environ.setdefault("SWEM_MODELS", str(models_dir()))
     cache = tmp_path_factory.mktemp("swem-cache")
     os.environ["SWEM_CACHE"] = str(cache)
     os.environ["SWEM_VERDICT_CACHE"] = str(cache / "verdicts")
@@ -46,11 +50,20 @@ def docker_engine():
     left = [
         c
         for c in client.containers.list(all=True, filters={"label": "swe-monkeys"})
-        if _created(c) >= started
+        if _created(c) >= started and not _another_live_run(c)
     ]
     for container in left:
         container.remove(force=True)
     assert not left, f"containers left behind: {[c.name for c in left]}"
+
+
+def _another_live_run(container) -> bool:
+    """Started by a harness process that is still running and is not this one (a
+    validation in the background): not the suite's to remove."""
+    from sandbox.docker_sandbox import OWNER_LABEL, owner_alive, owner_label
+
+    owner = container.labels.get(OWNER_LABEL)
+    return owner != owner_label() and bool(owner_alive(owner))
 
 
 def _created(container) -> float:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from harness import wiring
 from harness.cli import app
-from sandbox import swebench_adapter
+from sandbox import services, swebench_adapter
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.env_build import BuildFailed
 from sandbox.verifier import Verifier
@@ -61,6 +61,12 @@ SPECS = {
             'Extension("minicalc._speed", ["minicalc/_speed.c"])])\\n\' > setup.py',
         ],
         "install": "python -m pip install -e .",
+    },
+    "env-era": {  # docutils 0.22 (2025) dropped docutils.utils.roman, which sphinx 3 imports
+        "python": "3.9",
+        "packages": "pytest docutils",
+        "pip_packages": ["tomli==2.2.1"],  # a pin newer than the cut-off still installs
+        "test_cmd": "pytest -rA",
     },
     "env-bad": {
         "python": "3.9",
@@ -235,3 +241,38 @@ def test_a_spec_that_compiles_an_extension_builds(builder, instance, docker_engi
     gold = verifier.verify(inst, inst.gold_patch)
     assert gold.status.value == "resolved", gold.reason
     assert "reinstall failed" not in gold.fidelity  # the offline reinstall compiles too
+
+
+def test_packages_resolve_as_of_the_official_era(builder, instance, docker_engine):
+    inst = dataclasses.replace(instance, version="env-era")
+    built = builder.build(inst)
+    assert docker_engine.images.get(built.image).labels["swe-monkeys.resolved-as-of"] == (
+        "2024-03-31"
+    )
+    with DockerSandbox(docker_engine).open(built.image, TEST_LIMITS, "era") as session:
+        probe = session.exec(
+            ". /opt/testbed/bin/activate && python -c 'import docutils, docutils.utils.roman, "
+            "tomli; print(docutils.__version__, tomli.__version__)' && pip --version",
+            60,
+        )
+    assert probe.ok, probe.output
+    assert "0.20.1 2.2.1" in probe.output and "pip 24.0" in probe.output
+
+
+def test_a_local_service_answers_under_no_network(builder, instance, docker_engine, monkeypatch):
+    """requests' tests call httpbin.org: a local httpbin on the loopback, over HTTP and HTTPS
+    (a CA made at build time), answers them with the network off."""
+    monkeypatch.setitem(services.BY_REPO, instance.repo, services.HTTPBIN)
+    built = builder.build(instance)
+    assert "local httpbin" in docker_engine.images.get(built.image).labels["swe-monkeys.fidelity"]
+    fetch = (
+        "import os, ssl, urllib.request as u; "
+        "ctx = ssl.create_default_context(cafile=os.environ['REQUESTS_CA_BUNDLE']); "
+        "print(u.urlopen('http://httpbin.org/get').status, "
+        "u.urlopen('https://httpbin.org/get', context=ctx).status)"
+    )
+    assert TEST_LIMITS.network == "none"
+    with DockerSandbox(docker_engine).open(built.image, TEST_LIMITS, "svc") as session:
+        probe = session.exec(f'{services.START_LINE} && /usr/bin/python3 -c "{fetch}"', 120)
+    assert probe.ok, probe.output
+    assert probe.output.strip().endswith("200 200")

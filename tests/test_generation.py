@@ -143,7 +143,7 @@ def test_run_resolves_with_a_scripted_correct_edit_and_verifies_duplicates_once(
     assert candidates[0]["patch_sha"] == candidates[3]["patch_sha"]
     assert reasons[1] == "SEARCH text not found in minicalc/evaluator.py"
     assert reasons[2] == "no SEARCH/REPLACE edit in the answer"
-    assert reasons[4] == "answer truncated at max_tokens inside an edit block"
+    assert reasons[4].startswith("answer truncated at max_tokens: an edit block ends before")
     verdicts = (tmp_path / "r/verdicts.jsonl").read_text().splitlines()
     assert len(verdicts) == 1 and json.loads(verdicts[0])["status"] == "resolved"
     assert json.loads(verdicts[0])["apply_command"] == "git apply --verbose"
@@ -190,3 +190,59 @@ def test_agent_leaves_the_worktree_at_the_base_commit(reply, tmp_path, mini_inst
         ["git", "status", "--porcelain"], cwd=work, capture_output=True, text=True
     ).stdout
     assert status == ""
+
+
+WHOLE_FUNCTION = """minicalc/evaluator.py
+```python
+def apply(op, left, right):
+    if op == "+":
+        return left + right
+    if op == "-":
+        return left - right
+    if op == "*":
+        return left * right
+    if op == "/":
+        if right == 0:
+            raise EvaluationError("division by zero")
+        return left / right
+    raise EvaluationError(f"unknown operator {op!r}")
+```
+This checks for zero before dividing."""
+
+
+@pytest.mark.parametrize("edit_format", ["whole-function", "whole-file"])
+def test_the_rewrite_formats_resolve_end_to_end(
+    docker_engine, tmp_path, mini_instances, edit_format
+):
+    """The model rewrites a function (or the whole file); the harness makes the diff, which
+    verifies as resolved in Docker. The prompt asks for that format."""
+    if edit_format == "whole-function":
+        answer = WHOLE_FUNCTION
+    else:
+        from harness import wiring
+
+        instance = mini_instances[CALC]
+        mirror = wiring.repo_cache_for(instance).ensure_commit(instance.repo, instance.base_commit)
+        source = mirror.git.show(f"{instance.base_commit}:minicalc/evaluator.py") + "\n"
+        fixed = source.replace(
+            '    if op == "/":\n',
+            '    if op == "/":\n        if right == 0:\n'
+            '            raise EvaluationError("division by zero")\n',
+        )
+        answer = f"### minicalc/evaluator.py\n```python\n{fixed}```\n"
+    rules = [
+        Rule("Which of these files", [Reply("minicalc/evaluator.py")], repeat_last=True),
+        Rule("minicalc/evaluator.py", [Reply(answer), Reply(PROSE)]),
+    ]
+    with ScriptedServer(rules) as server:
+        result = run_cli(server, tmp_path, 2, "--edit-format", edit_format)
+        repair_prompt = server.requests[-1]["messages"][-1]["content"]
+    assert result.exit_code == 0, result.output
+    assert "2 samples, 1 valid, 1 unique patches, 1 resolving" in result.output
+    assert ("functions that need to change" in repair_prompt) == (edit_format == "whole-function")
+    assert "SEARCH" not in repair_prompt
+    (candidate, _) = [
+        json.loads(x) for x in (tmp_path / "r/candidates.jsonl").read_text().splitlines()
+    ]
+    added = [ln for ln in candidate["patch"].splitlines() if ln[:1] == "+" and ln[:3] != "+++"]
+    assert len(added) == 2 and "-" not in {ln[:1] for ln in candidate["patch"].splitlines()[3:]}

@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from agents.model_store import QWEN_05B
 from agents.openai_model import ClientOptions, OpenAICompatModel
 from agents.scripted_server import Reply, Rule, ScriptedServer
 from agents.servers import embedded_server
@@ -28,13 +29,9 @@ ANSWER = "def add(a, b):\n    return a + b\n" * 20
 def backend(request):
     """(model, server-process-pid or None)."""
     if request.param == "embedded":
-        with embedded_server(n_ctx=2048) as server:
+        with embedded_server(QWEN_05B) as server:
             yield (
-                OpenAICompatModel(
-                    ClientOptions(
-                        server.base_url, server.model_name, merge_system=True, concurrency=2
-                    )
-                ),
+                OpenAICompatModel(ClientOptions(server.base_url, server.model_name, concurrency=2)),
                 server,
             )
         return
@@ -73,7 +70,7 @@ def test_latency_is_recorded(backend):
 
 
 def test_embedded_server_stops_with_its_process_group():
-    with embedded_server(n_ctx=512) as server:
+    with embedded_server(QWEN_05B) as server:
         pid = server.process.pid
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -82,3 +79,27 @@ def test_embedded_server_stops_with_its_process_group():
 test_embedded_server_stops_with_its_process_group = pytest.mark.slow(
     test_embedded_server_stops_with_its_process_group
 )
+
+
+@pytest.mark.slow
+def test_the_embedded_coder_model_writes_edits_the_harness_can_apply(tmp_path):
+    """The real 0.5B on a mini task: every sample is an answer (text, tokens, no error), and
+    in whole-function form at least one of them is a patch that applies to the base commit.
+    Whether it fixes the issue is the benchmark's business, not this test's."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    args = ["run", "--issue", "swe-monkeys__minicalc-1", "-k", "4", "--max-tokens", "400"]
+    args += ["--seed", "1", "--no-verify", "--runs-dir", str(tmp_path), "--run-id", "r"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (tmp_path / "r/candidates.jsonl").read_text().splitlines()]
+    assert len(rows) == 4
+    assert all(r["raw_output"].strip() and r["completion_tokens"] > 0 for r in rows)
+    assert not any((r["reason"] or "").startswith("model error") for r in rows)
+    valid = [r for r in rows if r["patch_sha"]]
+    assert valid, [r["reason"] for r in rows]
+    assert all(r["patch"].startswith("diff --git a/minicalc/") for r in valid)

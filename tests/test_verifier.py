@@ -172,15 +172,15 @@ def test_cli_validate_mini_benchmark(docker_engine, tmp_path):
     args = f"validate -d mini --runs-dir {tmp_path} --run-id v --workers 2 --no-pull"
     result = CliRunner().invoke(app, args.split())
     assert result.exit_code == 0, result.output
-    assert "6/6 instances sound" in result.output
+    assert "20/20 instances sound" in result.output
     records = [
         json.loads(line) for line in (tmp_path / "v" / "verdicts.jsonl").read_text().splitlines()
     ]
-    assert len(records) == 12
+    assert len(records) == 40
     by_patch = {(r["instance_id"], r["patch_sha"]): r["status"] for r in records}
     empty_sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert all(by_patch[(i, empty_sha)] == "unresolved" for i, _ in by_patch)
-    assert sum(s == "resolved" for s in by_patch.values()) == 6
+    assert sum(s == "resolved" for s in by_patch.values()) == 20
     assert containers_of(docker_engine, "v") == []
 
 

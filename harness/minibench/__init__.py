@@ -1,4 +1,5 @@
-"""The mini benchmark: six SWE-bench-format tasks over three small Python repos of our own.
+"""The mini benchmark: twenty SWE-bench-format tasks over three small Python repos of our own,
+of graded difficulty (one-line fixes up to a three-file change, some beside distractors).
 
 The repos' git histories are made at run time from `data/repos/`, deterministically (fixed
 author, dates and message), so base commits are the same on every machine. Each task lives in

@@ -1,0 +1,284 @@
+"""How a repair answer says its edit, by format: each format has its instructions for the
+prompt and a parser that applies the answer to a worktree (the agent then takes git's diff).
+
+- search-replace: Aider/Agentless SEARCH/REPLACE blocks. Compact, but the SEARCH text must
+  copy the file exactly, which small models rarely manage.
+- whole-file: the whole new file in a fenced block under its path. Long, but nothing has to
+  be copied exactly; the harness turns it into a unified diff.
+- whole-function: only the changed functions (or classes), written out whole; each replaces
+  the definition of that name. Short answers (tokens are what a CPU pays for) and no exact
+  copying: the default for small models.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from agents.edits import PATH_LINE, EditError, _safe_path, apply_edit, parse_edits
+from harness.errors import UserError
+
+
+class EditFormat(Protocol):
+    name: str
+    instructions: str
+    """The prompt file (agents/prompts/) telling the model how to answer."""
+
+    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
+        """Apply the answer's edits to the worktree; the edited paths. EditError when the
+        answer holds no usable edit (the message says why)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SearchReplace:
+    name: str = "search-replace"
+    instructions: str = "format_search_replace"
+
+    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
+        edits = parse_edits(answer)
+        if not edits:
+            raise EditError("no SEARCH/REPLACE edit in the answer")
+        return [apply_edit(worktree, edit) for edit in edits]
+
+
+PATH_COMMENT = re.compile(r"^\s*#\s*(?:File:\s*)?([\w.\-/]+\.py)\s*$")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)\s*$")
+ELISION = re.compile(
+    r"^\s*(#|\.\.\.|…).*\b(rest of (the )?(code|file|function|class|module)|"
+    r"(remains?|stays?|is|are) (unchanged|the same)|existing code|same as before|"
+    r"unchanged)\b",
+    re.I,
+)
+
+
+class _Rewrite:
+    """Answers that write code out whole; subclasses say how it becomes the file's text."""
+
+    what: str
+
+    def new_text(self, path: str, old: str, code: str) -> str:
+        raise NotImplementedError
+
+    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
+        edited = []
+        for rel, target, code in _rewritten(answer, worktree, shown, self.what):
+            old = target.read_text(errors="replace") if target.exists() else ""
+            new = self.new_text(rel, old, code)
+            if new != old:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(new)
+                edited.append(rel)
+        return edited
+
+
+@dataclass(frozen=True)
+class WholeFile(_Rewrite):
+    name: str = "whole-file"
+    instructions: str = "format_whole_file"
+    what: str = "file"
+
+    def new_text(self, path: str, old: str, code: str) -> str:
+        check_not_elided(path, old, code)
+        return code
+
+
+def _rewritten(
+    answer: str, worktree: Path, shown: list[str], what: str
+) -> list[tuple[str, Path, str]]:
+    """(repo-relative path, worktree path, code) per usable block of a rewrite answer."""
+    blocks = parse_whole_files(answer, shown)
+    if not blocks:
+        raise EditError(f"no rewritten {what} in the answer (a path line, then a fenced block)")
+    out = []
+    for path, code in _existing(blocks, worktree, shown):
+        target = _safe_path(worktree, path)
+        out.append((str(target.relative_to(worktree)), target, code))
+    return out
+
+
+def _existing(
+    blocks: list[tuple[str, str]], worktree: Path, shown: list[str] | tuple = ()
+) -> list[tuple[str, str]]:
+    """The blocks for files that exist (or were shown): small models echo an example of
+    the format, or name a file they made up, beside the real fix; that part is left out.
+    None left is an EditError naming the first."""
+    kept = [(p, c) for p, c in blocks if p in shown or _safe_path(worktree, p).exists()]
+    if not kept:
+        raise EditError(f"the answer rewrites {blocks[0][0]}, which does not exist")
+    return kept
+
+
+def parse_whole_files(answer: str, shown: list[str]) -> list[tuple[str, str]]:
+    """(path, new text) per fenced block. A block's path is the last path line before it, or
+    a `# path.py` comment as its first line; with one file shown, a block with no path is that
+    file. An unclosed block after complete ones (an answer cut off while rambling on) is
+    dropped; an answer with no closed block raises."""
+    lines = answer.replace("\r\n", "\n").split("\n")
+    out: list[tuple[str, str]] = []
+    path: str | None = None
+    i = 0
+    while i < len(lines):
+        fence = FENCE.match(lines[i])
+        if fence is None:
+            if match := PATH_LINE.match(lines[i]):
+                path = match.group(1)
+            i += 1
+            continue
+        end = next(
+            (j for j in range(i + 1, len(lines)) if lines[j].strip() == fence.group(1)), None
+        )
+        if end is None:
+            if out:  # a rambling answer cut off after its fix: the closed blocks stand
+                break
+            raise EditError("a code block ends before its closing fence (truncated answer?)")
+        for named, body_lines in _split_at_path_comments(lines[i + 1 : end], shown):
+            body = "\n".join(body_lines).strip("\n") + "\n"
+            target = named or path or (shown[0] if len(shown) == 1 else None)
+            if target is None:
+                raise EditError("a rewritten file names no path before its code block")
+            out.append((target, body))
+        path = None
+        i = end + 1
+    return out
+
+
+def _split_at_path_comments(
+    body: list[str], shown: list[str]
+) -> list[tuple[str | None, list[str]]]:
+    """A block as (path, lines) parts: a `# path.py` first line names the block's file, and a
+    later one naming a file that was shown starts that file's part (small models put
+    several files in one block that way)."""
+    parts: list[tuple[str | None, list[str]]] = [(None, [])]
+    for n, line in enumerate(body):
+        named = PATH_COMMENT.match(line)
+        if named and (n == 0 or named.group(1) in shown):
+            parts.append((named.group(1), []))
+        else:
+            parts[-1][1].append(line)
+    return [(p, ls) for p, ls in parts if p is not None or any(x.strip() for x in ls)]
+
+
+def check_not_elided(path: str, old: str, new: str) -> None:
+    """A rewrite must be whole: small models write `# rest of the code unchanged` or drop
+    most of a file, which would delete it. Raises EditError naming the file."""
+    old_lines = set(old.splitlines())
+    for line in new.splitlines():
+        if line not in old_lines and (ELISION.match(line) or line.strip() in ("...", "…")):
+            raise EditError(f"the rewrite of {path} leaves code out ({line.strip()[:60]!r})")
+    if len(old.splitlines()) >= 12 and len(new.splitlines()) < len(old.splitlines()) // 2:
+        raise EditError(
+            f"the rewrite of {path} keeps {len(new.splitlines())} of "
+            f"{len(old.splitlines())} lines (part of the file left out?)"
+        )
+
+
+@dataclass(frozen=True)
+class WholeFunction(_Rewrite):
+    name: str = "whole-function"
+    instructions: str = "format_whole_function"
+    what: str = "function"
+
+    def new_text(self, path: str, old: str, code: str) -> str:
+        check_not_elided(path, "", code)
+        return replace_definitions(path, old, code)
+
+
+def replace_definitions(path: str, source: str, code: str) -> str:
+    """`source` with each function or class `code` defines put in place of the one of that
+    name (a method when no module-level one has it), new ones appended, new imports added."""
+    try:
+        new_tree = ast.parse(code)
+    except SyntaxError as exc:
+        raise EditError(
+            f"the rewritten code for {path} does not parse: {exc.msg} (line {exc.lineno})"
+        ) from None
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        raise EditError(f"{path} does not parse as Python; rewrite it whole instead") from None
+    code_lines = code.splitlines()
+    lines = source.splitlines()
+    imports, definitions = [], []
+    for node in new_tree.body:
+        text = code_lines[_first_line(node) - 1 : node.end_lineno]
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports += [ln for ln in text if ln.strip() and ln not in lines]
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            definitions.append((node.name, text))
+        elif all(ln in lines or not ln.strip() for ln in text):
+            continue  # a module-level line the file already has (the whole file rewritten)
+        else:
+            raise EditError(
+                f"the answer for {path} holds code outside a function or class (line "
+                f"{node.lineno}); rewrite whole functions only"
+            )
+    if not definitions and not imports:
+        return source  # only lines the file has: nothing to change here
+    for name, text in definitions:
+        lines = _put_definition(lines, name, text)
+    if imports:
+        at = _import_insert_line(lines)
+        lines = lines[:at] + imports + lines[at:]
+    return "\n".join(lines) + "\n"
+
+
+def _first_line(node: ast.stmt) -> int:
+    decorators = getattr(node, "decorator_list", [])
+    return min([node.lineno, *(d.lineno for d in decorators)])
+
+
+def _put_definition(lines: list[str], name: str, text: list[str]) -> list[str]:
+    tree = ast.parse("\n".join(lines))
+    spans = [
+        (node, 0)
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        and node.name == name
+    ]
+    if not spans:  # a method, if exactly one class has it
+        spans = [
+            (node, node.col_offset)
+            for cls in tree.body
+            if isinstance(cls, ast.ClassDef)
+            for node in cls.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        ]
+        if len(spans) > 1:
+            raise EditError(f"several classes define {name}(): rewrite the whole class instead")
+    if not spans:
+        return lines + (["", ""] if lines and lines[-1].strip() else []) + text
+    node, indent = spans[0]
+    body_indent = len(text[0]) - len(text[0].lstrip())
+    shifted = [(" " * indent + ln[body_indent:]) if ln.strip() else "" for ln in text]
+    return lines[: _first_line(node) - 1] + shifted + lines[node.end_lineno :]
+
+
+def _import_insert_line(lines: list[str]) -> int:
+    tree = ast.parse("\n".join(lines))
+    last = 0
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            last = node.end_lineno
+        elif last or not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+        else:  # the module docstring: imports go after it
+            last = node.end_lineno
+    return last
+
+
+FORMATS: dict[str, EditFormat] = {
+    f.name: f for f in (SearchReplace(), WholeFile(), WholeFunction())
+}
+
+
+def by_name(name: str) -> EditFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UserError(
+            f"--edit-format {name}: use {', '.join(FORMATS)} or auto (the model's own default)"
+        ) from None

