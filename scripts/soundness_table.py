@@ -59,7 +59,7 @@ def table(records: dict[str, dict]) -> str:
         by_repo[repo_of(record["instance_id"])].append(record)
     lines = [
         "| repo | validated | built | refused | sound (every repeat) | repeats | "
-        "build s (median) | disk MiB | what remains |",
+        "build s (median) | disk MiB | not sound |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for repo, rows in sorted(by_repo.items()):
@@ -68,18 +68,19 @@ def table(records: dict[str, dict]) -> str:
         sound = [r for r in built if r["ok"]]
         repeats = sorted({len(r["gold"]) for r in built}) or [0]
         build_s = [r["image_s"] for r in built if r["image_s"] > 5]
-        remains = [f"{r['instance_id']}: {_why(r)}" for r in rows if not r["ok"]]
+        remains = [r["instance_id"].rsplit("-", 1)[1] for r in rows if not r["ok"]]
         lines.append(
             f"| {repo} | {len(rows)} | {len(built)} | {len(refused)} | {len(sound)}/{len(rows)} | "
             f"{'/'.join(map(str, repeats))} | "
             f"{statistics.median(build_s) if build_s else 0:.0f} | "
             f"{image_mib({r['image'] for r in built if r['image']}):.0f} | "
-            + ("<br>".join(x.replace("|", "/")[:300] for x in remains) or "–")
+            + (", ".join(remains) or "–")
             + " |"
         )
     total = len(records)
     ok = sum(r["ok"] for r in records.values())
-    lines.append(f"\n{ok}/{total} sound ({100 * ok / max(total, 1):.0f} %)")
+    lines.append(f"\n{ok}/{total} sound ({100 * ok / max(total, 1):.0f} %)\n")
+    lines += [f"- {r['instance_id']}: {_why(r)[:240]}" for r in records.values() if not r["ok"]]
     return "\n".join(lines)
 
 
