@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo lint docker clean-containers bench eval-lite
+.PHONY: setup test test-podman demo lint docker podman clean-containers bench eval-lite
 
 setup: $(STAMP)
 
@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 docker:
 	@bash scripts/ensure-docker.sh
 
+podman:
+	@bash scripts/ensure-podman.sh
+
 test: setup docker
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The sandbox's conformance suite, the verifier, the hostile patches, the offline builds and
+# the mini benchmark's validation again, on Podman (the backend for hosts without Docker).
+PODMAN_TESTS ?= tests/test_sandbox_contract.py tests/test_verifier.py \
+	tests/test_hostile_patches.py tests/test_env_build.py
+test-podman: setup podman
+	SWEM_TEST_SANDBOX=podman $(BIN)/pytest $(PODMAN_TESTS) $(PYTEST_ARGS)
 
 DEMO_ISSUE ?= swe-monkeys__minicalc-1
 DEMO_SAMPLES ?= 4

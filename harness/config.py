@@ -33,6 +33,20 @@ class SandboxLimits:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ImageOptions:
+    namespace: str = "swebench"
+    """Registry namespace of the official eval images (swebench's default is "swebench")."""
+    tag: str = "latest"
+    pull: bool = True
+    """Try `docker pull` when an official image is not present locally."""
+    base_suite: str = "bookworm"
+    """Debian release of the offline base image (bookworm has Python 3.11, bullseye 3.9)."""
+    source: str = "auto"
+    """auto: a local image, else the official one pulled, else an offline build; official:
+    never build; build: always build offline."""
+
+
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([bkmg]?)$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 

@@ -2,8 +2,9 @@
 that the Evaluation calls from its pool of threads:
 
 - local (the default): the verifier itself, containers on this machine;
-- ray: each call is a Ray task that needs the custom resource `docker` (give it to the nodes
-  that have a Docker engine), so it is scheduled where containers can run. A task whose
+- ray: each call is a Ray task that needs the custom resource named after the sandbox backend
+  (`docker`, `podman`: give it to the nodes that have that engine), so it is scheduled where
+  containers can run. A task whose
   worker or node dies is retried by Ray (`max_retries`), so a loss costs only the tasks in
   flight. The verdict and its logs come back to the driver, into its one run directory.
 """
@@ -16,13 +17,12 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.config import SandboxLimits
+from harness.config import ImageOptions, SandboxLimits
 from harness.errors import UserError
 from harness.store import RunStore
 from harness.types import Instance, Verdict
 
 ARTIFACTS = ("patch.diff", "eval.sh", "apply.log", "test_output.txt")
-DOCKER_RESOURCE = "docker"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class VerifierSpec:
     image_source: str = "auto"
     cache_dir: str | None = None
     repo_source: str | None = None
+    backend: str = "docker"
+    """The sandbox backend, and the Ray resource of the nodes that run it."""
 
 
 def remote_verify(spec: dict, row: dict, patch: str) -> dict:
@@ -48,14 +50,18 @@ def remote_verify(spec: dict, row: dict, patch: str) -> dict:
     if spec.get("repo_source"):
         os.environ["SWEM_REPO_SOURCE"] = spec["repo_source"]
     with tempfile.TemporaryDirectory(prefix="swem-ray-") as tmp:
+        images = ImageOptions(
+            namespace=spec["image_namespace"],
+            tag=spec["image_tag"],
+            pull=spec["pull"],
+            source=spec["image_source"],
+        )
         pipe = wiring.build_pipeline(
             spec["run_id"],
             Path(tmp),
             SandboxLimits(**spec["limits"]),
-            spec["image_namespace"],
-            spec["image_tag"],
-            spec["pull"],
-            image_source=spec["image_source"],
+            images,
+            backend=spec.get("backend", "docker"),
         )
         verdict = pipe.verifier.verify(Instance.from_row(row), patch)
         verdict.versions["worker"] = f"{socket.gethostname()}:{os.getpid()}"  # provenance
@@ -91,16 +97,17 @@ class RayVerify:
                 f"cannot connect to the Ray cluster at {address} ({exc}): start it "
                 "with `ray start --head` or fix --ray-address"
             ) from None
-        if not ray.cluster_resources().get(DOCKER_RESOURCE):
+        resource = spec.backend
+        if not ray.cluster_resources().get(resource):
             raise UserError(
                 f"no node of the Ray cluster at {address} offers the resource "
-                f"'{DOCKER_RESOURCE}': start Docker nodes with "
-                f"`ray start ... --resources '{{\"{DOCKER_RESOURCE}\": N}}'`"
+                f"'{resource}': start {resource} nodes with "
+                f"`ray start ... --resources '{{\"{resource}\": N}}'`"
             )
         self.ray = ray
         self.spec = asdict(spec)
         self.store = store
-        self.task = ray.remote(resources={DOCKER_RESOURCE: 1}, max_retries=max_retries, num_cpus=0)(
+        self.task = ray.remote(resources={resource: 1}, max_retries=max_retries, num_cpus=0)(
             remote_verify
         )
 

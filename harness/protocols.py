@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.config import SandboxLimits
+from harness.config import ImageOptions, SandboxLimits
 from harness.types import Completion, ExecResult, Generation, Instance, SamplingConfig
 
 
@@ -75,6 +77,96 @@ class Sandbox(Protocol):
         With orphans_only, only sessions whose owning process is known to be dead."""
         ...
 
+    def count(self, run_id: str | None = None) -> int:
+        """Sessions of `run_id` (of every run when None) still there."""
+        ...
+
 
 class SandboxError(RuntimeError):
     """The sandbox itself failed (engine gone, container vanished): an infrastructure error."""
+
+
+@dataclass(frozen=True)
+class ImageSources:
+    """Where a backend's image builds get their repositories; how they build is the backend's."""
+
+    checkout: Callable[[Instance, Path], Path]
+    """A SWE-bench repo at the instance's base commit, into the given folder."""
+    read: Callable[[Instance, str], str | None]
+    """A file of the repo at the environment setup commit (None when absent)."""
+    local_repos: frozenset[str] = frozenset()
+    """Repos whose images are a base plus the repo and nothing else (the mini benchmark)."""
+    local_checkout: Callable[[Instance, Path], object] | None = None
+    local_name: Callable[[Instance], str] | None = None
+    log_dir: Path | None = None
+    """Where each image build's whole output is kept."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image: str
+    notes: str
+    """Fidelity notes: where the environment differs from the official one."""
+    seconds: float
+    reused: bool
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    name: str
+    kind: str
+    """base, toolchain, env or instance."""
+    python: str
+    instance: str
+    fidelity: str
+    size_bytes: int
+
+
+class ImageStore(Protocol):
+    """A backend's images: the one that verifies an instance, found, pulled or built."""
+
+    def image_for(self, instance: Instance) -> str:
+        """Ready to open (found, pulled or built); UserError with the fix when it cannot be."""
+        ...
+
+    def name_for(self, instance: Instance) -> str:
+        """The name image_for would give, without building or pulling anything."""
+        ...
+
+    def describe(self, image: str) -> tuple[str, str]:
+        """(source, fidelity notes) of an image image_for gave: local, pulled, built, mini."""
+        ...
+
+    def image_id(self, name: str) -> str | None:
+        """The content id of a present image (verdict cache keys); None when absent."""
+        ...
+
+    def build(self, instance: Instance) -> BuiltImage:
+        """Build the instance's environment offline (BuildFailed or UserError naming why)."""
+        ...
+
+    def listing(self) -> list[ImageInfo]:
+        """The harness's images."""
+        ...
+
+    def remove(self, name: str) -> str:
+        """Remove an image; '' when removed, else why it was kept."""
+        ...
+
+    def disk_bytes(self, names: list[str]) -> int:
+        """What the named images hold on disk together, shared layers counted once."""
+        ...
+
+
+class Backend(Protocol):
+    """A place verification runs: containers (Docker, Podman) or anything that can open a
+    SandboxSession with an instance's repo at /testbed. Registered by name in
+    sandbox/backends.py; `--sandbox NAME` chooses one."""
+
+    name: str
+    resource: str
+    """The Ray custom resource of the nodes that can run it."""
+
+    def sandbox(self) -> Sandbox: ...
+
+    def images(self, options: ImageOptions, sources: ImageSources) -> ImageStore: ...

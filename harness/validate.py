@@ -132,8 +132,14 @@ def validate(
             on_result(result)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    try:
         return list(pool.map(one, instances))
+    finally:
+        # On Ctrl-C or SIGTERM, return at once: waiting for the running verifications (a
+        # sympy test file can take ten minutes) would keep the command alive; the caller
+        # removes their containers, which ends them.
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def record_flaky(path, results: list[Validation]) -> dict[str, list[str]]:

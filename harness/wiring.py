@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness import __version__, minibench
-from harness.config import SandboxLimits
+from harness.config import ImageOptions, SandboxLimits
 from harness.dataset import load_rows, select, to_instances
 from harness.errors import UserError
+from harness.protocols import ImageSources
 from harness.repos import RepoCache, RepoSource
 from harness.store import RunStore
 from harness.types import Instance
@@ -71,47 +71,22 @@ def build_pipeline(
     run_id: str,
     runs_dir: Path,
     limits: SandboxLimits,
-    image_namespace: str = "swebench",
-    image_tag: str = "latest",
-    pull: bool = True,
+    images: ImageOptions = ImageOptions(),
     manifest: dict | None = None,
-    image_source: str = "auto",
     store: RunStore | None = None,
     exclude_flaky: bool = False,
+    backend: str = "docker",
 ) -> Pipeline:
-    """A Docker-backed verifier writing into runs_dir/run_id. The store is locked for this
-    process (pass one already locked, or one is made and locked here)."""
-    from sandbox import swebench_adapter
-    from sandbox.docker_sandbox import DockerSandbox, docker_client
-    from sandbox.images import ImageOptions, ImageResolver, build_testbed_image, ensure_base_image
+    """A verifier on the named sandbox backend writing into runs_dir/run_id. The store is
+    locked for this process (pass one already locked, or one is made and locked here)."""
+    from sandbox import backends, swebench_adapter
     from sandbox.verifier import Verifier
 
-    client = docker_client()
     register_minibench_specs()
-    if image_source not in ("auto", "official", "build"):
-        raise UserError(f"--image-source {image_source}: use auto, official or build")
-    options = ImageOptions(namespace=image_namespace, tag=image_tag, pull=pull, source=image_source)
-    mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))
-    build_lock = threading.Lock()
-
-    def mini_image(instance: Instance) -> str:
-        # Concurrent verifications of one task must not build its image twice.
-        with build_lock:
-            base = ensure_base_image(client, options.base_suite)
-            name = mini_image_name(instance)
-            return build_testbed_image(
-                client,
-                name,
-                base,
-                lambda dest: mini_repos.checkout(instance.repo, instance.base_commit, dest),
-            )
-
-    resolver = ImageResolver(
-        client,
-        options,
-        {repo: mini_image for repo in minibench.repos()},
-        _locked(env_builder(client), build_lock),
-    )
+    if images.source not in ("auto", "official", "build"):
+        raise UserError(f"--image-source {images.source}: use auto, official or build")
+    chosen = backends.get(backend)
+    found = chosen.images(images, image_sources())  # the images verification runs on
     store = store or RunStore(Path(runs_dir) / run_id)
     store.lock()
     store.write_manifest(
@@ -119,38 +94,37 @@ def build_pipeline(
             "run_id": run_id,
             "harness_version": __version__,
             "swebench_version": swebench_adapter.SWEBENCH_VERSION,
+            "sandbox": backend,
             "limits": limits.to_dict(),
-            "image_namespace": image_namespace,
-            "image_tag": image_tag,
-            "image_source": image_source,
+            "image_namespace": images.namespace,
+            "image_tag": images.tag,
+            "image_source": images.source,
             "exclude_flaky": exclude_flaky,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(manifest or {}),
         }
     )
-    sandbox = DockerSandbox(client)
+    sandbox = chosen.sandbox()
     verifier = Verifier(
         sandbox,
-        resolver.image_for,
+        found.image_for,
         limits,
         run_id,
         store.artifact_dir,
-        resolver.describe,
+        found.describe,
         store.relative,
         known_flaky() if exclude_flaky else None,
     )
-
-    def image_name(instance: Instance) -> str:
-        return resolver.name_for(instance, mini_image_name)
-
     scripts: dict[str, str] = {}
 
     def verdict_key(instance: Instance, patch_sha: str) -> dict | None:
         from harness.verdict_cache import GRADING_VERSION
 
         try:
-            image_id = client.images.get(image_name(instance)).id
-        except Exception:  # noqa: BLE001 - not built yet, or the engine is away: no key
+            image_id = found.image_id(found.name_for(instance))
+        except Exception:  # noqa: BLE001 - the engine is away or no recipe: no key
+            return None
+        if image_id is None:  # not built yet: nothing to look up
             return None
         iid = instance.instance_id
         if iid not in scripts:
@@ -167,7 +141,40 @@ def build_pipeline(
             "excluded_flaky": verifier.excluded(instance),
         }
 
-    return Pipeline(verifier, store, sandbox, image_name, verdict_key)
+    return Pipeline(verifier, store, sandbox, found.name_for, verdict_key)
+
+
+def image_sources() -> ImageSources:
+    """SWE-bench repos from SWEM_REPO_SOURCE; the mini benchmark's from its generated mirrors."""
+    mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))
+
+    def checkout(instance: Instance, dest: Path) -> Path:
+        return repo_cache_for(instance).checkout(instance.repo, instance.base_commit, dest)
+
+    def read(instance: Instance, path: str) -> str | None:
+        commit = instance.environment_setup_commit or instance.base_commit
+        mirror = repo_cache_for(instance).ensure_commit(instance.repo, commit)
+        try:
+            return mirror.git.show(f"{commit}:{path}")
+        except Exception:  # noqa: BLE001 - absent at that commit
+            return None
+
+    return ImageSources(
+        checkout,
+        read,
+        frozenset(minibench.repos()),
+        lambda instance, dest: mini_repos.checkout(instance.repo, instance.base_commit, dest),
+        mini_image_name,
+        cache_dir() / "build-logs",
+    )
+
+
+def image_store(backend: str = "docker", options: ImageOptions | None = None):
+    """The named backend's images (for `images build`, `ls`, `prune`)."""
+    from sandbox import backends
+
+    register_minibench_specs()
+    return backends.get(backend).images(options or ImageOptions(), image_sources())
 
 
 def flaky_path() -> Path:
@@ -283,33 +290,12 @@ def _served_model(url: str) -> str:
         ) from None
 
 
-def env_builder(client):
-    """Offline builds of real SWE-bench environments; repos come from SWEM_REPO_SOURCE."""
+def env_builder(client, engine_cli: str = "docker"):
+    """Offline builds of real SWE-bench environments on a Docker-API engine (None: recipes
+    only, for `images plan`); repos come from SWEM_REPO_SOURCE."""
     from sandbox.env_build import EnvBuilder
 
-    def checkout(instance: Instance, dest: Path) -> Path:
-        return repo_cache_for(instance).checkout(instance.repo, instance.base_commit, dest)
-
-    def read(instance: Instance, path: str) -> str | None:
-        commit = instance.environment_setup_commit or instance.base_commit
-        mirror = repo_cache_for(instance).ensure_commit(instance.repo, commit)
-        try:
-            return mirror.git.show(f"{commit}:{path}")
-        except Exception:  # noqa: BLE001 - absent at that commit
-            return None
-
-    return EnvBuilder(client, checkout, read, log_dir=cache_dir() / "build-logs")
-
-
-class _locked:
-    """One build at a time: two verifications of an issue must not build its image twice."""
-
-    def __init__(self, builder, lock) -> None:
-        self.builder, self.lock = builder, lock
-
-    def names(self, instance):
-        return self.builder.names(instance)
-
-    def build(self, instance):
-        with self.lock:
-            return self.builder.build(instance)
+    sources = image_sources()
+    return EnvBuilder(
+        client, sources.checkout, sources.read, log_dir=sources.log_dir, engine_cli=engine_cli
+    )

@@ -256,14 +256,20 @@ class DockerSandbox:
         finally:
             session.close()
 
+    def _labelled(self, run_id: str | None) -> list:
+        label = f"{RUN_LABEL}={run_id}" if run_id else LABEL
+        try:
+            return self.client.containers.list(all=True, filters={"label": label})
+        except ENGINE_ERRORS:
+            return []  # the engine is gone; its containers went with it or `clean` gets them
+
+    def count(self, run_id: str | None = None) -> int:
+        return len(self._labelled(run_id))
+
     def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
         """Remove the run's containers (every run's when None). With orphans_only, keep those
         whose owning process is alive or cannot be checked from here."""
-        label = f"{RUN_LABEL}={run_id}" if run_id else LABEL
-        try:
-            containers = self.client.containers.list(all=True, filters={"label": label})
-        except ENGINE_ERRORS:
-            return 0  # the engine is gone; its containers went with it or `clean` gets them
+        containers = self._labelled(run_id)
         if orphans_only:
             containers = [c for c in containers if owner_alive(c.labels.get(OWNER_LABEL)) is False]
         for container in containers:

@@ -80,8 +80,11 @@ class EnvBuilder:
         read_at_setup_commit: Callable[[Instance, str], str | None],
         build_timeout_s: float = 3600.0,
         log_dir: Path | None = None,
+        engine_cli: str = "docker",
     ) -> None:
         self.client = client
+        self.engine_cli = engine_cli
+        """The engine's command line (docker, podman): bases are imported through it."""
         self.checkout = checkout
         self.read = read_at_setup_commit
         self.timeout_s = build_timeout_s
@@ -123,7 +126,7 @@ class EnvBuilder:
             return Built(inst_name, notes, time.monotonic() - start, True)
         if not self._exists(env_name):
             try:
-                base = ensure_base_image(self.client, env.suite)
+                base = ensure_base_image(self.client, env.suite, self.engine_cli)
             except UserError as exc:
                 raise BuildFailed(str(exc)) from None
             toolchain = self._toolchain(base)

@@ -22,7 +22,7 @@ SEARCHED = (
     "; no other CPython is installable offline: Debian's mirror has only its releases' own, "
     "and PyPI and npm carry no CPython build that runs without a download at run time"
 )
-VENV = "/opt/testbed"
+VENV = services.TESTBED
 ERA_TOOLS = ("pip==24.0", "setuptools==69.5.1", "wheel==0.43.0")
 """pip, setuptools and wheel as the official SWE-bench environments had them (built in 2024)."""
 RESOLVE_AS_OF = "2024-03-31"

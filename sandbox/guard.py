@@ -161,8 +161,8 @@ def judge(
     suspicious = _disagreement(fail_to_pass, pass_to_pass, log_exit, channel, expected, end_found)
     use_channel = channel.loaded and bool(channel.tests)
     if use_channel:
-        f2p = {t: channel.tests.get(t, "MISSING") for t in fail_to_pass}
-        p2p = {t: channel.tests.get(t, "MISSING") for t in pass_to_pass}
+        f2p = {t: _from_channel(channel, t, s) for t, s in fail_to_pass.items()}
+        p2p = {t: _from_channel(channel, t, s) for t, s in pass_to_pass.items()}
     else:
         f2p, p2p = dict(fail_to_pass), dict(pass_to_pass)
     failing = [t for t, s in f2p.items() if s != "PASSED"]
@@ -184,6 +184,17 @@ def judge(
         pass_to_pass=p2p,
         channel="pytest-plugin" if use_channel else "log",
     )
+
+
+def log_artifact(test: str) -> bool:
+    """A listed name no test runner gives: swebench's parser read it from a test's own output
+    (pytest-5227's PASS_TO_PASS holds "[100%]" and "[", from lines its logging tests print).
+    Only the log can say anything about it, so it is graded from the log, as officially."""
+    return "::" not in test and "/" not in test and not test.endswith(".py")
+
+
+def _from_channel(channel: Channel, test: str, log_status: str) -> str:
+    return log_status if log_artifact(test) else channel.tests.get(test, "MISSING")
 
 
 def _disagreement(f2p, p2p, log_exit, channel: Channel, expected: bool, end_found: bool) -> str:
@@ -209,7 +220,7 @@ def _disagreement(f2p, p2p, log_exit, channel: Channel, expected: bool, end_foun
         )
     if channel.tests:
         for test, status in {**f2p, **p2p}.items():
-            if status in PASSING_LOG and test not in channel.tests:
+            if status in PASSING_LOG and test not in channel.tests and not log_artifact(test):
                 return f"suspicious: the log reports {test} {status}, but pytest never ran it"
             seen = channel.tests.get(test)
             if status == "PASSED" and seen is not None and seen != "PASSED":

@@ -80,6 +80,9 @@ class LocalSession:
 class LocalSandbox:
     """`image` names a host directory copied to /testbed, or is empty for an empty root."""
 
+    session_class = LocalSession
+    """What a session is (a subclass may change how commands run)."""
+
     def __init__(self) -> None:
         self.sessions: dict[str, list[LocalSession]] = {}
 
@@ -88,12 +91,16 @@ class LocalSandbox:
         root = Path(tempfile.mkdtemp(prefix="swem-local-"))
         if image:
             shutil.copytree(image, root / "testbed", symlinks=True)
-        session = LocalSession(root, limits)
+        session = self.session_class(root, limits)
         self.sessions.setdefault(run_id, []).append(session)
         try:
             yield session
         finally:
             session.close()
+
+    def count(self, run_id: str | None = None) -> int:
+        runs = [run_id] if run_id else list(self.sessions)
+        return sum(not s.closed for r in runs for s in self.sessions.get(r, []))
 
     def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
         runs = [run_id] if run_id else list(self.sessions)

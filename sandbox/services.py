@@ -6,7 +6,10 @@ environment they would have seen), started by the eval script before the tests."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+TESTBED = "/opt/testbed"
+"""The venv the tests run in (env_recipe.VENV)."""
 SERVICES_VENV = "/opt/swem/services"
 SERVICES_SCRIPT = "/opt/swem/services.sh"
 START_LINE = f"if [ -f {SERVICES_SCRIPT} ]; then . {SERVICES_SCRIPT}; fi"
@@ -21,8 +24,20 @@ class LocalService:
     start: str
     """Shell lines run (sourced) by the eval script, as root, before the tests."""
     note: str
+    testbed_modules: tuple[str, ...] = ()
+    """Modules of this folder (sandbox/NAME.py) the testbed's Python imports at start-up
+    through a .pth file: stand-ins that must live in the tests' own process."""
 
 
+# requests' Session.send() ignores REQUESTS_CA_BUNDLE and checks against certs.where(): certifi's
+# bundle when the env has certifi, else the repo's own requests/cacert.pem. The local CA is
+# appended to whichever of those exist (once: a reused container runs this again), so the
+# HTTPS tests trust it as they trusted httpbin.org's certificate.
+_TRUST = (
+    "for bundle in /testbed/requests/cacert.pem {venv}/lib/python*/site-packages/certifi/"
+    'cacert.pem; do if [ -f "$bundle" ] && ! grep -q swem-local-ca "$bundle"; then '
+    'printf \'\\n# swem-local-ca\\n\' >> "$bundle"; cat /opt/swem/ca.pem >> "$bundle"; fi; done'
+)
 # requests' tests before 2.10 read HTTPBIN_URL (0.14 sets it to http://httpbin.org/ itself)
 # and some call https://httpbin.org and www.google.co.uk outright: those names resolve to the
 # loopback, where httpbin answers on port 80 and, with a certificate from a CA made at build
@@ -56,13 +71,18 @@ HTTPBIN = LocalService(
             " -b 127.0.0.1:443 httpbin:app &",
             "export HTTPBIN_URL=http://httpbin.org/",
             "export REQUESTS_CA_BUNDLE=/opt/swem/ca.pem CURL_CA_BUNDLE=/opt/swem/ca.pem",
+            _TRUST.format(venv=TESTBED),
             _WAIT.format(py=_PY),
         ]
     ),
     note=(
         "httpbin.org and www.google.co.uk served by a local httpbin 0.10.2 (gunicorn) on the "
-        "loopback, HTTP and HTTPS (a local CA trusted through REQUESTS_CA_BUNDLE)"
+        "loopback, HTTP and HTTPS (a local CA, trusted through REQUESTS_CA_BUNDLE and appended "
+        "to the CA bundle requests checks by default: certifi's or its own cacert.pem); "
+        "connects to the tarpit 10.255.255.1 time out in the testbed's Python (swem_tarpit), "
+        "as the silent address does with the network on"
     ),
+    testbed_modules=("swem_tarpit",),
 )
 
 BY_REPO = {"psf/requests": HTTPBIN}
@@ -84,4 +104,23 @@ def install_lines(service: LocalService, pip: str) -> list[str]:
         f"{pip} {SERVICES_VENV}/bin/python pip==24.0",
         f"{pip} {SERVICES_VENV}/bin/python " + " ".join(service.packages),
         service.setup,
+        *_testbed_module_lines(service.testbed_modules),
     ]
+
+
+def _testbed_module_lines(names: tuple[str, ...]) -> list[str]:
+    if not names:
+        return []
+    lines = [f"testbed_site=$({TESTBED}/bin/python -c '{_PURELIB}')"]
+    for name in names:
+        source = (Path(__file__).with_name(f"{name}.py")).read_text()
+        lines += [
+            f"cat > \"$testbed_site/{name}.py\" <<'EOF_{name.upper()}'",
+            source.rstrip("\n"),
+            f"EOF_{name.upper()}",
+            f"echo 'import {name}' > \"$testbed_site/{name}.pth\"",
+        ]
+    return lines
+
+
+_PURELIB = 'import sysconfig; print(sysconfig.get_paths()["purelib"])'

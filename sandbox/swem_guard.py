@@ -73,13 +73,27 @@ def _arm():
 
 
 _ARMED = _arm()
+_OUTER = []
+"""The config of the pytest run the key was armed for. pytest's own suite (pytester) starts
+pytest runs in the same process, which load this module again through PYTEST_ADDOPTS: their
+tests, exit status and end marker are not the run's and are not recorded."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if not _OUTER:
+        _OUTER.append(config)
+
+
+def _outer(config):
+    return _ARMED is not None and bool(_OUTER) and config is _OUTER[0]
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     # Outermost wrapper: the report it sees is the final one, after every other plugin.
     outcome = yield
-    if _ARMED is None:
+    if not _outer(item.config):
         return
     emit, _, classify = _ARMED
     try:
@@ -99,11 +113,11 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _ARMED is not None:
+    if _outer(session.config):
         _ARMED[0]({"event": "finish", "exitstatus": int(exitstatus)})
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    if _ARMED is not None:
+    if _outer(config):
         _ARMED[1]()

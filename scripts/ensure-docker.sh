@@ -3,19 +3,8 @@
 # is built offline with it). Installs and starts what it can; otherwise one line saying what to do.
 set -u
 
-fail() { echo "error: $1" >&2; exit 1; }
-
-can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }
-
-apt_install() {
-  can_install || return 1
-  if [ -z "${_APT_UPDATED:-}" ]; then apt-get update -qq >/dev/null 2>&1; _APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1
-}
-
-if ! command -v debootstrap >/dev/null 2>&1 && ! [ -x /usr/sbin/debootstrap ]; then
-  apt_install debootstrap || fail "debootstrap is missing: install it (apt-get install debootstrap)."
-fi
+. "$(dirname "$0")/apt-install.sh"
+ensure_debootstrap
 
 docker info >/dev/null 2>&1 && exit 0
 

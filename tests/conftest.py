@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import SandboxLimits
+from harness.config import ImageOptions, SandboxLimits
 
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ROOT.parent / "shared" / "data" / "swe-bench-lite-test.jsonl"
@@ -34,13 +34,20 @@ def swem_cache(tmp_path_factory) -> Path:
     return cache
 
 
+BACKEND = os.environ.get("SWEM_TEST_SANDBOX", "docker")
+"""The sandbox backend the container tests run on (`make test-podman` sets podman); the
+commands the tests start take it from SWEM_SANDBOX."""
+os.environ["SWEM_SANDBOX"] = BACKEND
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
+    """The Docker-API client of the backend under test (Docker, or Podman's service)."""
     from harness.errors import UserError
-    from sandbox.docker_sandbox import docker_client
+    from sandbox import backends
 
     try:
-        client = docker_client()
+        client = backends.get(BACKEND).client
     except UserError as exc:
         pytest.fail(f"{exc} (run the suite with `make test`)")
     started = time.time() - 1
@@ -88,7 +95,9 @@ def make_pipeline(docker_engine, tmp_path):
 
     def make(limits: SandboxLimits = TEST_LIMITS):
         run_id = f"test-{os.getpid()}-{next(_run_ids)}"
-        return wiring.build_pipeline(run_id, tmp_path / "runs", limits, pull=False)
+        return wiring.build_pipeline(
+            run_id, tmp_path / "runs", limits, ImageOptions(pull=False), backend=BACKEND
+        )
 
     return make
 

@@ -17,7 +17,7 @@ from sandbox import services, swebench_adapter
 from sandbox.docker_sandbox import DockerSandbox
 from sandbox.env_build import BuildFailed
 from sandbox.verifier import Verifier
-from tests.conftest import TEST_LIMITS
+from tests.conftest import BACKEND, TEST_LIMITS
 
 CALC = "swe-monkeys__minicalc-1"
 SPECS = {
@@ -92,7 +92,7 @@ def artifacts_under(root):
 def builder(docker_engine):
     wiring.register_minibench_specs()
     swebench_adapter.register_repo("swe-monkeys/minicalc", SPECS)
-    return wiring.env_builder(docker_engine)
+    return wiring.env_builder(docker_engine, BACKEND)
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +273,26 @@ def test_a_local_service_answers_under_no_network(builder, instance, docker_engi
     )
     assert TEST_LIMITS.network == "none"
     with DockerSandbox(docker_engine).open(built.image, TEST_LIMITS, "svc") as session:
+        # requests' Session.send() checks its own bundle, not REQUESTS_CA_BUNDLE
+        session.exec("mkdir -p /testbed/requests && : > /testbed/requests/cacert.pem", 30)
         probe = session.exec(f'{services.START_LINE} && /usr/bin/python3 -c "{fetch}"', 120)
+        own = fetch.replace("os.environ['REQUESTS_CA_BUNDLE']", "'/testbed/requests/cacert.pem'")
+        trusted = session.exec(f'{services.START_LINE} && /usr/bin/python3 -c "{own}"', 120)
+        once = session.exec("grep -c swem-local-ca /testbed/requests/cacert.pem", 30)
+        tarpit = session.exec(f"{TESTBED_PY} -c '{TARPIT_PROBE}'", 60)
+        elsewhere = session.exec(f"/usr/bin/python3 -c '{TARPIT_PROBE}'", 60)
     assert probe.ok, probe.output
     assert probe.output.strip().endswith("200 200")
+    assert trusted.ok and trusted.output.strip().endswith("200 200"), trusted.output
+    assert once.output.strip() == "1"  # started twice, appended once
+    assert tarpit.output.strip().endswith("timed out after 0.3"), tarpit.output
+    assert "unreachable" in elsewhere.output  # only the testbed's Python has the stand-in
+
+
+TESTBED_PY = "/opt/testbed/bin/python"
+TARPIT_PROBE = (
+    "import socket, time; s = socket.socket(); s.settimeout(0.3); t = time.time()\n"
+    'try:\n    s.connect(("10.255.255.1", 80))\n'
+    'except socket.timeout:\n    print("timed out after", round(time.time() - t, 1))\n'
+    "except OSError as exc:\n    print(exc)"
+)

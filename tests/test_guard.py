@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 
 from sandbox import guard
 
@@ -109,6 +112,58 @@ def test_the_record_is_named_as_the_repos_parser_names_tests():
         False,
     )
     assert guard.named_as_the_log(worse, parse).tests[cut] == "FAILED"  # the worst stands
+
+
+def test_a_name_no_runner_gives_is_graded_from_the_log():
+    """pytest-5227 lists "[100%]" in PASS_TO_PASS: swebench's parser read it from a test's
+    output. Gold's log has it; the runner cannot, and that is no disagreement."""
+    channel = guard.read_channel(record(*passing(F2P), *passing(P2P)), KEY, False)
+    j = guard.judge({F2P: "PASSED"}, {P2P: "PASSED", "[100%]": "PASSED"}, 0, channel, True, True)
+    assert j.resolved and not j.suspicious, j.reason
+    absent = guard.judge({F2P: "PASSED"}, {P2P: "PASSED", "[": "MISSING"}, 0, channel, True, True)
+    assert not absent.resolved and absent.pass_to_pass["["] == "MISSING"
+    ghost = guard.judge(
+        {F2P: "PASSED"}, {"tests/t.py::test_gone": "PASSED"}, 0, channel, True, True
+    )
+    assert "never ran it" in ghost.suspicious  # a real node id still must have run
+
+
+NESTED = """
+import pytest
+
+def test_outer(tmp_path):
+    (tmp_path / "test_inner.py").write_text("def test_inner(): assert False")
+    assert pytest.main(["-q", "-p", "no:cacheprovider", str(tmp_path)]) == 1
+"""
+
+
+def test_a_pytest_run_inside_the_tests_is_not_the_runs_record(tmp_path):
+    """pytest's own suite calls pytest.main in-process (test_invoke_plugin_api), which loads
+    the plugin again through PYTEST_ADDOPTS: the inner run's tests, exit status and end marker
+    are not the run's (pytest-11148's gold log was cut at an inner marker and lost every
+    outcome)."""
+    guard_dir, work = tmp_path / "guard", tmp_path / "work"
+    guard_dir.mkdir()
+    work.mkdir()
+    (guard_dir / f"{guard.PLUGIN}.py").write_text(guard.plugin_source())
+    (guard_dir / "key").write_text(KEY)
+    (work / "test_nested.py").write_text(NESTED)
+    env = {**os.environ, "SWEM_GUARD_DIR": str(guard_dir), "PYTHONPATH": str(guard_dir)}
+    env["PYTEST_ADDOPTS"] = f"-p {guard.PLUGIN}"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_nested.py"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    channel = guard.read_channel((guard_dir / "report.jsonl").read_bytes(), KEY, False)
+    assert channel.tests == {"test_nested.py::test_outer": "PASSED"}
+    assert channel.exitstatus == 0 and not channel.forged
+    assert run.stdout.count(guard.END_MARKER) == 1
+    assert run.stdout.rstrip().splitlines()[-1].startswith(guard.END_MARKER)
 
 
 def test_the_log_is_cut_at_the_signed_marker():

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from agents.scripted_server import Reply, ScriptedServer
 from harness import wiring
 from harness.cli import app
+from harness.config import ImageOptions
 from harness.errors import UserError
 from harness.store import RunStore
 from tests.conftest import HARNESS, ROOT, containers_of, spawn_harness
@@ -447,7 +448,7 @@ def test_patches_are_bytes(docker_engine, tmp_path, mini_instances):
 
 
 def test_patch_text_never_reaches_markup(capsys):
-    from harness import cli
+    from harness.cli.verification import print_verdict
     from harness.types import Verdict, VerdictStatus
 
     verdict = Verdict(
@@ -458,7 +459,7 @@ def test_patch_text_never_reaches_markup(capsys):
         reason="patch did not apply: error: [/]x.py: No such file",
         image="img[/]",
     )
-    cli._print_verdict(verdict)  # raised MarkupError before
+    print_verdict(verdict)  # raised MarkupError before
     out = capsys.readouterr().out
     assert "[/]x.py" in out and "test_[/]bold[red]" in out
 
@@ -492,7 +493,9 @@ def test_clean_spares_live_runs(docker_engine, tmp_path):
     dead.wait()
     host, _, _ = owner_label().split(":")
     image = wiring.mini_image_name(wiring.load("mini", patterns=[MINICALC])[0])
-    pipe_image = wiring.build_pipeline("clean-prep", tmp_path, TEST_LIMITS, pull=False)
+    pipe_image = wiring.build_pipeline(
+        "clean-prep", tmp_path, TEST_LIMITS, ImageOptions(pull=False)
+    )
     pipe_image.verifier.image_for(wiring.load("mini", patterns=[MINICALC])[0])
     pipe_image.store.unlock()
     orphan = docker_engine.containers.create(

@@ -1,5 +1,6 @@
 """One conformance suite for every sandbox implementation (after inspect_ai's self_check):
-the local double and the real Docker sandbox must behave alike at the seam."""
+the local double and the real container sandbox (Docker, or Podman with SWEM_TEST_SANDBOX)
+must behave alike at the seam."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import pytest
 
 from harness import minibench
 from harness.protocols import SandboxError
-from tests.conftest import TEST_LIMITS
+from tests.conftest import BACKEND, TEST_LIMITS
 
 LIMITS = dataclasses.replace(TEST_LIMITS, log_cap_bytes=64 * 1024)
 
 
-@pytest.fixture(params=["local", "docker"])
+@pytest.fixture(params=["local", BACKEND])
 def provider(request, tmp_path):
     """(sandbox, image) with the minicalc repo at /testbed."""
     if request.param == "local":

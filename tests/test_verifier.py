@@ -17,7 +17,7 @@ from harness import minibench
 from harness.cli import app
 from harness.types import VerdictStatus
 from harness.validate import validate_instance
-from tests.conftest import HARNESS, LITE, TEST_LIMITS, containers_of, spawn_harness
+from tests.conftest import BACKEND, HARNESS, LITE, TEST_LIMITS, containers_of, spawn_harness
 
 CALC = "swe-monkeys__minicalc-1"
 EVALUATOR = "minicalc/evaluator.py"
@@ -220,7 +220,7 @@ def test_missing_official_image_is_a_one_line_error(docker_engine, tmp_path, mon
     assert done.stderr.startswith(
         "error: image swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
     )
-    assert "docker pull" in done.stderr and "Traceback" not in done.stderr
+    assert f"{BACKEND} pull" in done.stderr and "Traceback" not in done.stderr
     # auto falls back to an offline build, which needs the repo: one line naming both
     monkeypatch.setenv("SWEM_REPO_SOURCE", str(tmp_path / "no-mirrors"))
     done = run_cli(*args)
@@ -266,5 +266,30 @@ def test_interrupting_a_verification_removes_its_container(
     time.sleep(2)  # into the test run
     proc.send_signal(sig)
     proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert containers_of(docker_engine, run_id) == []
+
+
+def test_interrupting_validate_does_not_wait_for_running_verifications(
+    docker_engine, mini_instances, tmp_path
+):
+    """SIGTERM ends `validate` at once and removes its containers, however long the running
+    verification would still take (it used to wait for it: ten minutes on a sympy file)."""
+    row = mini_instances[CALC].to_row()
+    row["patch"] = BAD_PATCHES["loops forever"][0](None)
+    dataset = tmp_path / "slow.jsonl"
+    dataset.write_text(json.dumps(row) + "\n")
+    run_id = "interrupt-validate"
+    proc = spawn_harness(
+        "validate", "-d", str(dataset), "--run-id", run_id, "--runs-dir", str(tmp_path),
+        "--timeout", "600", "--no-network-check",
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not containers_of(docker_engine, run_id):
+        assert time.monotonic() < deadline and proc.poll() is None, "no container ever started"
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)  # the verification alone would run for 600 s
     assert proc.returncode != 0
     assert containers_of(docker_engine, run_id) == []

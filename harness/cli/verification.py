@@ -1,0 +1,214 @@
+"""verify (one patch, one instance) and validate (gold resolves, empty does not)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli.app import command, console
+from harness.cli.common import select, verdict_style
+from harness.cli.options import (
+    HALF_THE_CORES,
+    Dataset,
+    ExcludeFlaky,
+    Images,
+    Instances,
+    Isolation,
+    NetworkCheck,
+    Repeat,
+    RunId,
+    RunsDir,
+    Split,
+    ValidateWorkers,
+    grouped,
+)
+from harness.errors import UserError
+
+
+def _patch_text(patch: str, target) -> str:
+    if patch == "gold":
+        return target.gold_patch
+    if patch == "empty":
+        return ""
+    if Path(patch).is_file():
+        return Path(patch).read_text(encoding="utf-8", errors="surrogateescape")
+    raise UserError(f"--patch {patch}: no such file (or use gold / empty)")
+
+
+@command()
+@grouped
+def verify(
+    dataset: Dataset,
+    instance: Annotated[str, typer.Option("--instance", "-i", help="The instance id.")],
+    patch: Annotated[str, typer.Option(help="A patch file, 'gold' or 'empty'.")],
+    split: Split = "test",
+    run_id: RunId = None,
+    runs_dir: RunsDir = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+    exclude_flaky: ExcludeFlaky = False,
+    isolation: Isolation = Isolation(),
+    images: Images = Images(),
+) -> None:
+    """Verify one patch for one instance in a fresh container and print the verdict.
+
+    Exit status: 0 resolved, 1 not resolved, 2 a usage or setup error."""
+    from harness import wiring
+
+    limits = isolation.limits()
+    (target,) = wiring.load(dataset, split, [instance])
+    text = _patch_text(patch, target)
+    pipe = wiring.build_pipeline(
+        run_id or wiring.new_run_id("verify"),
+        runs_dir,
+        limits,
+        images.options(),
+        {"command": "verify", "dataset": dataset, "instance": instance},
+        exclude_flaky=exclude_flaky,
+        backend=images.sandbox,
+    )
+    try:
+        verdict = pipe.verifier.verify(target, text)
+        pipe.store.append_verdict(verdict)
+    finally:
+        pipe.store.unlock()
+    if as_json:
+        data = {**verdict.to_dict(), "run_dir": str(pipe.store.run_dir.resolve())}
+        data["log_path"] = pipe.store.relative(verdict.log_path)  # paths are the run's own
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print_verdict(verdict)
+    raise typer.Exit(0 if verdict.resolved else 1)
+
+
+def print_verdict(verdict) -> None:
+    table = Table(title=f"{verdict.instance_id}  patch {verdict.patch_sha[:12]}", show_lines=False)
+    table.add_column("kind")
+    table.add_column("test")
+    table.add_column("status")
+    for kind, tests in (
+        ("FAIL_TO_PASS", verdict.fail_to_pass),
+        ("PASS_TO_PASS", verdict.pass_to_pass),
+    ):
+        for test, status in tests.items():
+            style = "green" if status in ("PASSED", "XFAIL") else "red"
+            table.add_row(kind, escape(test), f"[{style}]{escape(status)}[/]")
+    if table.row_count:
+        console.print(table)
+    style = verdict_style(verdict.status.value)
+    console.print(
+        f"verdict: [bold {style}]{verdict.status.value}[/]"
+        + (f"  ({escape(verdict.reason)})" if verdict.reason else "")
+    )
+    official = {True: "resolved", False: "not resolved", None: "-"}[verdict.official_resolved]
+    console.print(
+        f"official rules: {official}; outcomes from: {verdict.channel or '-'}"
+        + (f"; apply: {escape(verdict.apply_command)}" if verdict.apply_command else "")
+    )
+    for flag in verdict.flags:
+        console.print(f"[yellow]flagged[/] {escape(flag)}")
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in verdict.durations.items())
+    console.print(f"image {escape(verdict.image)}  network {verdict.network}  {timing}")
+    if verdict.artifacts:
+        console.print(f"evidence: {escape(verdict.artifacts)} (in the run directory)")
+
+
+@command()
+@grouped
+def validate(
+    dataset: Dataset,
+    instances: Instances = None,
+    split: Split = "test",
+    workers: ValidateWorkers = HALF_THE_CORES,
+    network_check: NetworkCheck = True,
+    repeat: Repeat = 1,
+    run_id: RunId = None,
+    runs_dir: RunsDir = Path("runs"),
+    isolation: Isolation = Isolation(),
+    images: Images = Images(),
+) -> None:
+    """Run the gold and the empty patch of each instance: gold must resolve, empty must not.
+
+    Lists every instance whose gold patch fails, whose empty patch passes, or whose gold patch
+    passes only with the network. Exit status 0 when every instance is sound."""
+    from harness import wiring
+    from harness.validate import validate as run_validation
+
+    limits = isolation.limits()
+    chosen = select(dataset, split, instances)
+    pipe = wiring.build_pipeline(
+        run_id or wiring.new_run_id("validate"),
+        runs_dir,
+        limits,
+        images.options(),
+        {"command": "validate", "dataset": dataset, "repeat": repeat},
+        backend=images.sandbox,
+    )
+    console.print(
+        f"validating {len(chosen)} instance(s) from {dataset}, "
+        f"network {limits.network}, run {pipe.store.run_dir}"
+    )
+    try:
+        results = run_validation(
+            pipe.verifier.verify, chosen, limits, workers, network_check, _recorder(pipe), repeat
+        )
+    except KeyboardInterrupt:
+        removed = pipe.sandbox.cleanup(pipe.store.run_id)
+        console.print(f"interrupted: removed {removed} container(s)")
+        raise
+    finally:
+        pipe.store.unlock()
+    _print_validation(results)
+    if repeat > 1:
+        from harness.validate import record_flaky
+
+        record_flaky(wiring.flaky_path(), results)
+        flaky = sum(bool(r.flaky) for r in results)
+        console.print(f"{flaky} instance(s) with flaky tests; recorded in {wiring.flaky_path()}")
+    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+
+
+def _recorder(pipe):
+    def record(result) -> None:
+        for verdict in filter(None, (result.gold, result.empty, result.gold_with_network)):
+            pipe.store.append_verdict(verdict)
+        with (pipe.store.run_dir / "validation.jsonl").open("a") as f:
+            f.write(json.dumps(result.record()) + "\n")
+        mark = "[green]ok[/]" if result.ok else "[red]PROBLEM[/]"
+        console.print(
+            f"  {mark} {result.instance_id}" + (f"  {escape(result.note)}" if result.note else "")
+        )
+
+    return record
+
+
+def _print_validation(results) -> None:
+    table = Table(title="validation")
+    for col in ("instance", "gold", "empty", "note", "time"):
+        table.add_column(col)
+    for r in results:
+        cells = []
+        for v in (r.gold, r.empty):
+            cells.append(f"[{verdict_style(v.status.value)}]{v.status.value}[/]" if v else "-")
+        secs = sum(
+            v.durations.get("total_s", 0) for v in (r.gold, r.empty, r.gold_with_network) if v
+        )
+        table.add_row(r.instance_id, *cells, escape(r.note), f"{secs:.0f}s")
+    console.print(table)
+    groups = {
+        "gold patch fails": [
+            r for r in results if r.gold and not r.gold.resolved and not r.needs_network
+        ],
+        "gold passes only with the network": [r for r in results if r.needs_network],
+        "empty patch passes": [r for r in results if r.empty and r.empty.resolved],
+        "could not validate": [r for r in results if r.error],
+    }
+    good = sum(r.ok for r in results)
+    console.print(f"{good}/{len(results)} instances sound")
+    for title, rows in groups.items():
+        if rows:
+            console.print(f"[bold red]{title}[/]: " + ", ".join(r.instance_id for r in rows))
