@@ -11,7 +11,6 @@ from rich.markup import escape
 
 from harness.cli.app import console
 from harness.cli.options import Agent, Reliability
-from harness.errors import UserError
 
 
 def select(dataset: str, split: str, instances: list[str] | None):
@@ -162,7 +161,3 @@ def exit_if_incomplete(store, summary: dict | None = None, verified: bool = True
         file=sys.stderr,
     )
     raise typer.Exit(3)
-
-
-def unknown(option: str, value: str, choices) -> UserError:
-    return UserError(f"{option} {value}: use {', '.join(choices)}")
