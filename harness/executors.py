@@ -78,7 +78,12 @@ class RayVerify:
     """The verify callable that sends each verification to the cluster."""
 
     def __init__(
-        self, address: str, spec: VerifierSpec, store: RunStore, max_retries: int = 5
+        self,
+        address: str,
+        spec: VerifierSpec,
+        store: RunStore,
+        max_retries: int = 5,
+        resource: str | None = None,
     ) -> None:
         try:
             import ray
@@ -97,7 +102,7 @@ class RayVerify:
                 f"cannot connect to the Ray cluster at {address} ({exc}): start it "
                 "with `ray start --head` or fix --ray-address"
             ) from None
-        resource = spec.backend
+        resource = resource or spec.backend
         if not ray.cluster_resources().get(resource):
             raise UserError(
                 f"no node of the Ray cluster at {address} offers the resource "

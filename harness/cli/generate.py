@@ -317,7 +317,10 @@ def _remote_verify(pipe, cluster: Cluster, limits, images: Images):
         os.environ.get("SWEM_REPO_SOURCE"),
         images.sandbox,
     )
-    return RayVerify(cluster.ray_address, spec, pipe.store)
+    from sandbox import backends
+
+    resource = backends.get(images.sandbox).resource  # the nodes that can run this backend
+    return RayVerify(cluster.ray_address, spec, pipe.store, resource=resource)
 
 
 def _swebench_version() -> str:
