@@ -292,10 +292,8 @@ def _served_model(url: str) -> str:
 
 def env_builder(client, engine_cli: str = "docker"):
     """Offline builds of real SWE-bench environments on a Docker-API engine (None: recipes
-    only, for `images plan`); repos come from SWEM_REPO_SOURCE."""
-    from sandbox.env_build import EnvBuilder
+    only, for `images plan`); repos come from SWEM_REPO_SOURCE. The same builder the image
+    store uses."""
+    from sandbox.engine import EngineImages
 
-    sources = image_sources()
-    return EnvBuilder(
-        client, sources.checkout, sources.read, log_dir=sources.log_dir, engine_cli=engine_cli
-    )
+    return EngineImages(client, engine_cli, ImageOptions(), image_sources()).env_builder

@@ -5,6 +5,7 @@ environment they would have seen), started by the eval script before the tests."
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,12 +109,18 @@ def install_lines(service: LocalService, pip: str) -> list[str]:
     ]
 
 
+@functools.cache
+def _module_source(name: str) -> str:
+    """Read once: the build script (and so the recipe key) is made for every image name."""
+    return (Path(__file__).with_name(f"{name}.py")).read_text()
+
+
 def _testbed_module_lines(names: tuple[str, ...]) -> list[str]:
     if not names:
         return []
     lines = [f"testbed_site=$({TESTBED}/bin/python -c '{_PURELIB}')"]
     for name in names:
-        source = (Path(__file__).with_name(f"{name}.py")).read_text()
+        source = _module_source(name)
         lines += [
             f"cat > \"$testbed_site/{name}.py\" <<'EOF_{name.upper()}'",
             source.rstrip("\n"),
