@@ -57,9 +57,13 @@ eval-lite: setup docker
 		--run-id $(RUN_ID) $(EVAL_ARGS)
 	$(BIN)/harness report runs/$(RUN_ID)
 
-# Verification throughput on the mini benchmark, and the embedded model's sampling speed.
+# Verification throughput on the mini benchmark; answers to candidates at k = 250 on a large
+# checkout; the run store and the commands reading it at 300 x 250; the embedded model's
+# sampling speed. Each prints its table with ratios against baselines measured in the same run.
 bench: setup docker
 	$(BIN)/python bench/bench_verify.py
+	$(BIN)/python bench/bench_candidates.py
+	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_generation.py
 
 lint: setup

@@ -1,20 +1,19 @@
 """An Agentless-style repair agent: localise, then sample k repairs of one shared prompt.
 
 Localisation runs once per issue (a lexical ranking, then the model picks from its top), so
-the k repair samples share one prompt and the server's prefix cache serves all of them.
+the k repair samples share one prompt and the server's prefix cache serves all of them. The
+answers become patches in `agents.extract`'s process pool, each distinct answer once.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
 from agents.edit_formats import EditFormat, by_name
-from agents.edits import EditError
+from agents.extract import Answer, Extracted, extract_all, in_pool
 from agents.localize import rank_files
-from agents.patches import PatchRejected, check_applies, normalise
 from harness.protocols import ModelBackend
 from harness.types import Candidate, Completion, Generation, Instance, SamplingConfig
 
@@ -72,18 +71,29 @@ class AgentlessAgent:
             },
         ]
         completions = await self.model.complete(messages, sampling, k)
+        answers = [Answer(c.text, c.finish_reason == "length") for c in completions]
+        made = await extract_all(
+            self.format.name,
+            [a for a, c in zip(answers, completions, strict=True) if not c.error],
+            worktree,
+            tuple(files),
+            self.options.drop_test_edits,
+        )
         candidates = [
-            self.to_candidate(instance, worktree, i, c, files) for i, c in enumerate(completions)
+            _candidate(
+                instance, i, c, Extracted(reason=f"model error: {c.error}") if c.error else made[a]
+            )
+            for i, (a, c) in enumerate(zip(answers, completions, strict=True))
         ]
         return Generation(instance.instance_id, candidates, overhead, tuple(files))
 
     async def localize(
         self, instance: Instance, worktree: Path
     ) -> tuple[list[str], list[Completion]]:
-        ranked = [
-            p
-            for p, _ in rank_files(worktree, instance.problem_statement, self.options.ranked_files)
-        ]
+        top = await in_pool(
+            rank_files, worktree, instance.problem_statement, self.options.ranked_files
+        )
+        ranked = [p for p, _ in top]
         fallback = ranked[: self.options.edit_files]
         if not self.options.localize_with_model or len(ranked) <= 1:
             return fallback, []
@@ -115,71 +125,20 @@ class AgentlessAgent:
             budget -= len(block)
         return "\n".join(parts)
 
-    def to_candidate(
-        self,
-        instance: Instance,
-        worktree: Path,
-        index: int,
-        completion: Completion,
-        shown: list[str] | tuple[str, ...] = (),
-    ) -> Candidate:
-        def candidate(
-            patch: str = "",
-            sha: str | None = None,
-            reason: str | None = None,
-            files: tuple[str, ...] = (),
-        ) -> Candidate:
-            return Candidate(
-                instance.instance_id,
-                index,
-                patch,
-                sha,
-                reason,
-                completion.text,
-                completion.prompt_tokens,
-                completion.completion_tokens,
-                completion.latency_s,
-                completion.finish_reason,
-                files,
-            )
 
-        if completion.error:
-            return candidate(reason=f"model error: {completion.error}")
-        truncated = completion.finish_reason == "length"
-        try:
-            try:
-                self.format.apply(completion.text, worktree, list(shown))
-            except EditError as exc:
-                if truncated:
-                    return candidate(reason=f"answer truncated at max_tokens: {exc}")
-                return candidate(reason=str(exc))
-            diff = _diff(worktree)
-            if not diff.strip():
-                return candidate(reason="the answer changes nothing")
-            normal = normalise(diff, self.options.drop_test_edits)
-        except PatchRejected as exc:
-            return candidate(reason=str(exc))
-        finally:
-            _reset(worktree)
-        try:  # the normal form dropped hunks and files: it must still apply to the base commit
-            check_applies(worktree, normal.text)
-        except PatchRejected as exc:
-            return candidate(reason=str(exc))
-        return candidate(normal.text, normal.sha, None, normal.files)
-
-
-def _git(worktree: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=worktree, capture_output=True, text=True, check=True
-    ).stdout
-
-
-def _diff(worktree: Path) -> str:
-    """Tracked and new files alike, without rename detection, as a plain patch."""
-    _git(worktree, "add", "-A")
-    return _git(worktree, "diff", "--cached", "--no-renames", "--no-color")
-
-
-def _reset(worktree: Path) -> None:
-    _git(worktree, "reset", "-q", "--hard")
-    _git(worktree, "clean", "-fdq")
+def _candidate(
+    instance: Instance, index: int, completion: Completion, made: Extracted
+) -> Candidate:
+    return Candidate(
+        instance.instance_id,
+        index,
+        made.patch,
+        made.sha,
+        made.reason,
+        completion.text,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        completion.latency_s,
+        completion.finish_reason,
+        made.files,
+    )

@@ -1,5 +1,6 @@
 """How a repair answer says its edit, by format: each format has its instructions for the
-prompt and a parser that applies the answer to a worktree (the agent then takes git's diff).
+prompt and a parser that applies the answer to a checkout's `Files` (in memory; the agent
+then diffs them).
 
 - search-replace: Aider/Agentless SEARCH/REPLACE blocks. Compact, but the SEARCH text must
   copy the file exactly, which small models rarely manage.
@@ -15,10 +16,9 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
-from agents.edits import PATH_LINE, EditError, _safe_path, apply_edit, parse_edits
+from agents.edits import PATH_LINE, EditError, Files, apply_edit, parse_edits
 from harness.errors import UserError
 
 
@@ -27,8 +27,8 @@ class EditFormat(Protocol):
     instructions: str
     """The prompt file (agents/prompts/) telling the model how to answer."""
 
-    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
-        """Apply the answer's edits to the worktree; the edited paths. EditError when the
+    def apply(self, answer: str, files: Files, shown: list[str]) -> list[str]:
+        """Apply the answer's edits to the files; the edited paths. EditError when the
         answer holds no usable edit (the message says why)."""
         ...
 
@@ -38,11 +38,11 @@ class SearchReplace:
     name: str = "search-replace"
     instructions: str = "format_search_replace"
 
-    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
+    def apply(self, answer: str, files: Files, shown: list[str]) -> list[str]:
         edits = parse_edits(answer)
         if not edits:
             raise EditError("no SEARCH/REPLACE edit in the answer")
-        return [apply_edit(worktree, edit) for edit in edits]
+        return [apply_edit(files, edit) for edit in edits]
 
 
 PATH_COMMENT = re.compile(r"^\s*#\s*(?:File:\s*)?([\w.\-/]+\.py)\s*$")
@@ -63,14 +63,13 @@ class _Rewrite:
     def new_text(self, path: str, old: str, code: str) -> str:
         raise NotImplementedError
 
-    def apply(self, answer: str, worktree: Path, shown: list[str]) -> list[str]:
+    def apply(self, answer: str, files: Files, shown: list[str]) -> list[str]:
         edited = []
-        for rel, target, code in _rewritten(answer, worktree, shown, self.what):
-            old = target.read_text(errors="replace") if target.exists() else ""
+        for rel, code in _rewritten(answer, files, shown, self.what):
+            old = files.read(rel) if files.exists(rel) else ""
             new = self.new_text(rel, old, code)
             if new != old:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(new)
+                files.write(rel, new)
                 edited.append(rel)
         return edited
 
@@ -86,27 +85,21 @@ class WholeFile(_Rewrite):
         return code
 
 
-def _rewritten(
-    answer: str, worktree: Path, shown: list[str], what: str
-) -> list[tuple[str, Path, str]]:
-    """(repo-relative path, worktree path, code) per usable block of a rewrite answer."""
+def _rewritten(answer: str, files: Files, shown: list[str], what: str) -> list[tuple[str, str]]:
+    """(repo-relative path, code) per usable block of a rewrite answer."""
     blocks = parse_whole_files(answer, shown)
     if not blocks:
         raise EditError(f"no rewritten {what} in the answer (a path line, then a fenced block)")
-    out = []
-    for path, code in _existing(blocks, worktree, shown):
-        target = _safe_path(worktree, path)
-        out.append((str(target.relative_to(worktree)), target, code))
-    return out
+    return [(files.relative(path), code) for path, code in _existing(blocks, files, shown)]
 
 
 def _existing(
-    blocks: list[tuple[str, str]], worktree: Path, shown: list[str] | tuple = ()
+    blocks: list[tuple[str, str]], files: Files, shown: list[str] | tuple = ()
 ) -> list[tuple[str, str]]:
     """The blocks for files that exist (or were shown): small models echo an example of
     the format, or name a file they made up, beside the real fix; that part is left out.
     None left is an EditError naming the first."""
-    kept = [(p, c) for p, c in blocks if p in shown or _safe_path(worktree, p).exists()]
+    kept = [(p, c) for p, c in blocks if p in shown or files.exists(files.relative(p))]
     if not kept:
         raise EditError(f"the answer rewrites {blocks[0][0]}, which does not exist")
     return kept

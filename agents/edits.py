@@ -1,5 +1,5 @@
 """SEARCH/REPLACE edit blocks (the Agentless/Aider format): parse them from a model's answer
-and apply them to a worktree."""
+and apply them to a repository's files; `Files` is those files as edits see them."""
 
 from __future__ import annotations
 
@@ -49,31 +49,70 @@ def _collect(lines: list[str], start: int, end_marker: str) -> tuple[str, int]:
     raise EditError(f"an edit block ends before its {end_marker!r} line (truncated answer?)")
 
 
-def _safe_path(worktree: Path, path: str) -> Path:
-    rel = PurePosixPath(path.removeprefix("./").removeprefix("a/").removeprefix("b/"))
-    if rel.is_absolute() or ".." in rel.parts:
-        raise EditError(f"edit path leaves the repository: {path}")
-    return worktree / rel
+class Files:
+    """A checkout's files as an answer's edits see them: read from the checkout, written to
+    memory. The checkout is never written, so the distinct answers of one issue are applied
+    side by side (in a process pool) from one checkout, and a path an answer names can never
+    reach outside it (`..`, absolute paths and symlinks leaving the checkout are refused)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._real = self.root.resolve()
+        self.base: dict[str, str | None] = {}
+        """Each path read or written, with its text at the checkout (None: no such file)."""
+        self.new: dict[str, str] = {}
+
+    def relative(self, path: str) -> str:
+        """The repo-relative form of a path an answer names; EditError if it leaves the repo."""
+        rel = PurePosixPath(path.removeprefix("./").removeprefix("a/").removeprefix("b/"))
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise EditError(f"edit path leaves the repository: {path}")
+        real = (self._real / rel).resolve()
+        if real != self._real and self._real not in real.parents:
+            raise EditError(f"edit path leaves the repository: {path}")
+        return str(rel)
+
+    def _base(self, rel: str) -> str | None:
+        if rel not in self.base:
+            target = self.root / rel
+            self.base[rel] = target.read_text(errors="replace") if target.is_file() else None
+        return self.base[rel]
+
+    def exists(self, rel: str) -> bool:
+        return rel in self.new or self._base(rel) is not None
+
+    def read(self, rel: str) -> str:
+        text = self.new.get(rel, self._base(rel))
+        if text is None:
+            raise EditError(f"no such file: {rel}")
+        return text
+
+    def write(self, rel: str, text: str) -> None:
+        self._base(rel)
+        self.new[rel] = text
+
+    def changes(self) -> list[tuple[str, str | None, str]]:
+        """(path, text at the checkout or None for a new file, new text) per changed file,
+        by path."""
+        return [(p, self.base[p], t) for p, t in sorted(self.new.items()) if t != self.base[p]]
 
 
-def apply_edit(worktree: Path, edit: Edit) -> str:
+def apply_edit(files: Files, edit: Edit) -> str:
     """Apply one edit; returns the file's repo-relative path."""
-    target = _safe_path(worktree, edit.path)
-    rel = str(target.relative_to(worktree))
-    if not target.exists():
+    rel = files.relative(edit.path)
+    if not files.exists(rel):
         if edit.search.strip():
             raise EditError(f"edit targets a file that does not exist: {rel}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(edit.replace)
+        files.write(rel, edit.replace)
         return rel
-    content = target.read_text()
+    content = files.read(rel)
     if edit.search and edit.search in content:
-        target.write_text(content.replace(edit.search, edit.replace, 1))
+        files.write(rel, content.replace(edit.search, edit.replace, 1))
         return rel
     replaced = _replace_ignoring_trailing_space(content, edit.search, edit.replace)
     if replaced is None:
         raise EditError(f"SEARCH text not found in {rel}")
-    target.write_text(replaced)
+    files.write(rel, replaced)
     return rel
 
 

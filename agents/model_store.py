@@ -36,7 +36,10 @@ class EmbeddedModel:
     sha256: str
     edit_format: str
     """The edit format its answers parse best in (agents/edit_formats.py)."""
-    n_ctx: int = 8192
+    n_ctx: int = 32768
+    """The server's KV cache in tokens, shared by its slots: one prompt plus `slots` answers."""
+    slots: int = 16
+    """Sequences decoded together; a request asks for at most this many samples."""
 
 
 def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[Chunk, ...]:

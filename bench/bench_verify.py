@@ -5,6 +5,11 @@ Each issue gets 8 candidates: the gold patch 3 times, it twice more with CRLF li
 (the same after normalisation), a valid patch that fixes nothing, prose and an empty answer.
 Runs `harness eval --predictions` in a fresh cache, so every distinct patch is really tested.
 
+Two baselines over the same distinct patches, in the same run:
+  - the naive loop: per patch, `docker run --rm` of the image, `git apply`, the official eval
+    script (no guard, no screening, no records): what a user's shell loop costs;
+  - the limit: the eval scripts' own time as the verdicts recorded it (tests, nothing else).
+
     make bench            (or: .venv/bin/python bench/bench_verify.py [--workers N])
 """
 
@@ -61,6 +66,31 @@ def predictions(instances) -> list[dict]:
     return rows
 
 
+def naive_loop(instances, cands: list[dict], verdicts: list[dict]) -> float:
+    """Seconds for a shell loop's way of verifying each distinct patch: a fresh container per
+    patch, the patch applied with git, swebench's own eval script run, the container gone."""
+    from sandbox import swebench_adapter
+
+    by_id = {i.instance_id: i for i in instances}
+    images = {(v["instance_id"], v["patch_sha"]): v["image"] for v in verdicts if v.get("image")}
+    patches = {(c["instance_id"], c["patch_sha"]): c["patch"] for c in cands if c["patch_sha"]}
+    start = time.monotonic()
+    for key, patch in patches.items():
+        script = swebench_adapter.eval_script(by_id[key[0]])
+        shell = (
+            f"cat > /tmp/patch.diff <<'SWEM_EOF'\n{patch}SWEM_EOF\n"
+            f"cat > /eval.sh <<'SWEM_EOF'\n{script}SWEM_EOF\n"
+            "cd /testbed && git apply /tmp/patch.diff && bash /eval.sh\n"
+        )
+        subprocess.run(
+            ["docker", "run", "--rm", "-i", "--network", "none", images[key], "bash", "-s"],
+            input=shell,
+            capture_output=True,
+            text=True,
+        )
+    return time.monotonic() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
@@ -103,11 +133,13 @@ def main() -> None:
         run = Path(tmp) / "bench"
         verdicts = [json.loads(x) for x in (run / "verdicts.jsonl").read_text().splitlines()]
         cands = [json.loads(x) for x in (run / "candidates.jsonl").read_text().splitlines()]
+        naive = naive_loop(instances, cands, verdicts)
     valid = [c for c in cands if c["patch_sha"]]
     unique = {(c["instance_id"], c["patch_sha"]) for c in valid}
     total = [v["durations"]["total_s"] for v in verdicts]
     tests = [v["durations"]["tests_s"] for v in verdicts if "tests_s" in v["durations"]]
     resolved = sum(v["status"] == "resolved" for v in verdicts)
+    limit = sum(tests) / args.workers
     table = Table(
         title=f"verification on the mini benchmark ({len(instances)} issues, "
         f"{args.workers} worker(s), images cached)"
@@ -122,6 +154,13 @@ def main() -> None:
         ("wall time, whole command", f"{wall:.1f} s"),
         ("candidates decided per minute", f"{len(cands) / wall * 60:.0f}"),
         ("distinct patches verified per minute", f"{len(unique) / wall * 60:.1f}"),
+        (
+            "naive loop over the same patches (docker run --rm + git apply + eval script)",
+            f"{naive:.1f} s",
+        ),  # fmt: skip
+        ("the limit: eval scripts' own time, summed / workers", f"{limit:.1f} s"),
+        ("harness wall / limit", f"{wall / limit:.2f}x"),
+        ("harness throughput / naive loop's", f"{naive / wall:.2f}x"),
         ("eval script time per verification (median)", f"{statistics.median(tests):.2f} s"),
         ("verification time incl. container (median)", f"{statistics.median(total):.2f} s"),
         (

@@ -254,8 +254,7 @@ class Evaluation:
             self.store.write_trajectory(
                 instance.instance_id, index, {**data, "sample_index": index}
             )
-        for c in candidates:
-            self.store.append_candidate(c)
+        self.store.append_candidates(candidates)
         self.on_event("generated", {"instance_id": instance.instance_id, "candidates": candidates})
         return candidates
 

@@ -54,6 +54,10 @@ class SandboxSession(Protocol):
         """Create or replace an absolute path inside the sandbox."""
         ...
 
+    def write_files(self, files: dict[str, str | bytes]) -> None:
+        """write_file for several paths at once (a container engine takes them in one upload)."""
+        ...
+
     def read_file(self, path: str) -> bytes:
         """Raises FileNotFoundError when absent."""
         ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ from harness.types import Candidate, Completion, Verdict, VerdictStatus
 
 RECORD_FILES = ("candidates.jsonl", "verdicts.jsonl", "overhead.jsonl", "timing.jsonl")
 QUARANTINE = "quarantine"
+SYNC_EVERY_S = 1.0
 
 
 class StoreDamage(UserError):
@@ -52,7 +54,9 @@ class RunStore:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self._lock = threading.Lock()
-        self._checked: set[str] = set()
+        self._files: dict[str, Any] = {}
+        self._read: tuple[Any, list[Candidate]] | None = None
+        self._synced_at = time.monotonic()
         self._lock_fd: int | None = None
 
     @property
@@ -87,6 +91,7 @@ class RunStore:
         self._lock_fd = fd
 
     def unlock(self) -> None:
+        self.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
@@ -133,19 +138,46 @@ class RunStore:
         self.write_json("manifest.json", manifest)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True) + "\n"
+        self._append_all(name, [record])
+
+    def _append_all(self, name: str, records: list[dict[str, Any]]) -> None:
+        """Group commit: the lines reach the kernel before this returns (a SIGKILL loses
+        nothing written), and the files are fsynced at most once a second and when the writer
+        lets go, not once per record (a power cut loses at most the last second, which a
+        resume redoes: its lines are missing or torn, never half-trusted)."""
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
         with self._lock:
             try:
-                if name not in self._checked:
-                    self._mkdir()
-                    _cut_torn_tail(self.run_dir / name)
-                    self._checked.add(name)
-                with open(self.run_dir / name, "a", encoding="utf-8") as f:
-                    f.write(line)
-                    f.flush()
-                    os.fsync(f.fileno())
+                f = self._files.get(name) or self._open(name)
+                f.write(text)
+                f.flush()
+                if time.monotonic() - self._synced_at >= SYNC_EVERY_S:
+                    self._sync()
             except OSError as exc:
                 raise _write_error(self.run_dir / name, exc) from None
+
+    def _open(self, name: str):
+        self._mkdir()
+        _cut_torn_tail(self.run_dir / name)
+        self._files[name] = open(self.run_dir / name, "a", encoding="utf-8")  # noqa: SIM115
+        return self._files[name]
+
+    def _sync(self) -> None:
+        for f in self._files.values():
+            os.fsync(f.fileno())
+        self._synced_at = time.monotonic()
+
+    def close(self) -> None:
+        """fsync and close the record files (the writer does this when it lets go)."""
+        with self._lock:
+            try:
+                self._sync()
+            except OSError as exc:
+                raise _write_error(self.run_dir, exc) from None
+            finally:
+                for f in self._files.values():
+                    f.close()
+                self._files.clear()
 
     def append_verdict(self, verdict: Verdict) -> None:
         data = verdict.to_dict()
@@ -154,6 +186,10 @@ class RunStore:
 
     def append_candidate(self, candidate: Candidate) -> None:
         self._append("candidates.jsonl", candidate.to_dict())
+
+    def append_candidates(self, candidates: list[Candidate]) -> None:
+        """One write for an issue's samples."""
+        self._append_all("candidates.jsonl", [c.to_dict() for c in candidates])
 
     def write_trajectory(self, instance_id: str, sample_index: int, data: dict) -> Path:
         path = self.run_dir / "trajectories" / instance_id / f"{sample_index}.json"
@@ -189,17 +225,22 @@ class RunStore:
     # reading ------------------------------------------------------------------------------
     def records(self, name: str) -> list[dict[str, Any]]:
         """Every record of a JSONL file, checked; StoreDamage names the first bad line."""
+        return list(self.stream(name))
+
+    def stream(self, name: str, drop: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        """The records one by one, checked, without the fields in `drop`."""
         check = _CHECKS.get(name, _is_object)
-        out = []
         for number, record, why in _lines(self.run_dir / name, check):
             if why:
                 raise StoreDamage(self.run_dir / name, number, why)
-            out.append(record)
-        return out
+            for key in drop:
+                record.pop(key, None)
+            yield record
 
     def quarantine(self) -> list[tuple[str, int, str]]:
         """Move every bad line into quarantine/<file> (with its line number and why) and
         rewrite the file without it, so that a resume redoes that work. Returns what moved."""
+        self.close()  # a file is replaced below: later appends must open the new one
         moved = []
         for name in RECORD_FILES:
             path = self.run_dir / name
@@ -243,13 +284,22 @@ class RunStore:
                 out[key] = v
         return out
 
-    def candidates(self) -> list[Candidate]:
+    def candidates(self, raw_output: bool = False) -> list[Candidate]:
         """One candidate per (instance, sample): the latest record, so a sample the model
-        server never answered is replaced when it is asked again."""
+        server never answered is replaced when it is asked again. The model's raw answers
+        (most of the file, and no metric needs them) are left out unless asked for."""
+        path = self.run_dir / "candidates.jsonl"
+        stat = path.stat() if path.exists() else None
+        version = (raw_output, stat and (stat.st_size, stat.st_mtime_ns))
+        if self._read is not None and self._read[0] == version:
+            return list(self._read[1])  # unchanged since the last read (report reads twice)
         latest: dict[tuple[str, int], Candidate] = {}
-        for r in self.records("candidates.jsonl"):
-            c = Candidate(**{**r, "edited_files": tuple(r["edited_files"])})
+        drop = () if raw_output else ("raw_output",)
+        for r in self.stream("candidates.jsonl", drop):
+            r["edited_files"] = tuple(r["edited_files"])
+            c = Candidate(**{"raw_output": None, **r})
             latest[(c.instance_id, c.sample_index)] = c
+        self._read = (version, list(latest.values()))
         return list(latest.values())
 
     def manifest(self) -> dict[str, Any] | None:
@@ -290,14 +340,21 @@ def _write_error(path: Path, exc: OSError) -> StoreWriteError:
 
 
 def _lines(path: Path, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+    """Streamed: a record file is never held whole in memory."""
     if path.exists():
-        yield from _parse(path.read_bytes(), check)
+        with open(path, "rb") as f:
+            yield from _parse_lines(f, check)
 
 
 def _parse(data: bytes, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+    return _parse_lines(io.BytesIO(data), check)
+
+
+def _parse_lines(lines, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
     """(line number, record, why it is bad or ''), skipping blank lines and a torn tail."""
-    # The last piece after the final newline is empty, or the torn tail a kill left.
-    for number, line in enumerate(data.split(b"\n")[:-1], 1):
+    for number, line in enumerate(lines, 1):
+        if not line.endswith(b"\n"):
+            return  # the torn tail a kill left (cut before the next append)
         if not line.strip():
             continue
         try:

@@ -297,3 +297,41 @@ _ID_LISTS = (
     "unfinished",
     "any_sample_resolved",
 )
+
+
+LS_CACHE = "summary.cache.json"
+
+
+def summarize_cached(store: RunStore) -> dict[str, Any]:
+    """`summarize` with default options, kept in the run directory beside the records it was
+    made from and reused while none of them changed (`ls` over many large runs re-reads only
+    the runs that moved). A cache that cannot be written is only a slower `ls`."""
+    import json
+    import os
+
+    from harness.store import RECORD_FILES
+
+    def stamp(name: str) -> list[int]:
+        path = store.run_dir / name
+        if not path.exists():
+            return [0, 0]
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+
+    key = {name: stamp(name) for name in (*RECORD_FILES, "manifest.json")}
+    key["schema"] = [SCHEMA_VERSION, 0]
+    path = store.run_dir / LS_CACHE
+    try:
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["summary"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    summary = summarize(store)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"key": key, "summary": summary}))
+        os.replace(tmp, path)
+    except (OSError, TypeError, ValueError):
+        tmp.unlink(missing_ok=True)
+    return summary

@@ -222,7 +222,8 @@ class Candidate:
     """sha256 of the normalised patch; None when there is no valid patch."""
     reason: str | None
     """Why no valid patch came out (None when valid)."""
-    raw_output: str
+    raw_output: str | None
+    """The model's answer; None when read back without it (`RunStore.candidates`)."""
     prompt_tokens: int
     completion_tokens: int
     latency_s: float

@@ -225,7 +225,7 @@ def model_backend(options: ModelSpec) -> Iterator:
 
     spec = options.spec
 
-    def client(base_url: str, model: str, merge_system: bool = False):
+    def client(base_url: str, model: str, merge_system: bool = False, max_n=None, tokenize=None):
         return OpenAICompatModel(
             ClientOptions(
                 base_url=base_url,
@@ -235,6 +235,8 @@ def model_backend(options: ModelSpec) -> Iterator:
                 timeout_s=options.timeout_s,
                 retries=options.retries,
                 merge_system=merge_system,
+                max_n=max_n,
+                tokenize_url=tokenize,
             )
         )
 
@@ -243,7 +245,12 @@ def model_backend(options: ModelSpec) -> Iterator:
 
         embedded = by_spec(spec)
         with embedded_server(embedded) as server:
-            model = client(server.base_url, server.model_name)
+            model = client(
+                server.base_url,
+                server.model_name,
+                max_n=embedded.slots,
+                tokenize=server.base_url.removesuffix("/v1") + "/tokenize",
+            )
             model.edit_format = embedded.edit_format
             yield model
     elif spec.startswith("vllm:"):

@@ -156,17 +156,27 @@ class DockerSession:
             time.sleep(0.1)
 
     def write_file(self, path: str, content: str | bytes) -> None:
-        # Patches are bytes: a latin-1 file's lines reach us as surrogate escapes.
-        data = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
+        self.write_files({path: content})
+
+    def write_files(self, files: dict[str, str | bytes]) -> None:
+        """One tar, one upload, however many files (each upload is a round trip to the
+        engine and a layer of the container's filesystem touched)."""
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            info = tarfile.TarInfo(str(PurePosixPath(path).relative_to("/")))
-            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(data))
+            for path, content in files.items():
+                # Patches are bytes: a latin-1 file's lines reach us as surrogate escapes.
+                data = (
+                    content.encode("utf-8", "surrogateescape")
+                    if isinstance(content, str)
+                    else content
+                )
+                info = tarfile.TarInfo(str(PurePosixPath(path).relative_to("/")))
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                tar.addfile(info, io.BytesIO(data))
         try:
             self.container.put_archive("/", buf.getvalue())
         except ENGINE_ERRORS as exc:
-            raise SandboxError(f"cannot write {path}: {_explain(exc)}") from exc
+            raise SandboxError(f"cannot write {', '.join(files)}: {_explain(exc)}") from exc
 
     def read_file(self, path: str) -> bytes:
         try:

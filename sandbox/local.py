@@ -68,6 +68,10 @@ class LocalSession:
             content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
         )
 
+    def write_files(self, files: dict[str, str | bytes]) -> None:
+        for path, content in files.items():
+            self.write_file(path, content)
+
     def read_file(self, path: str) -> bytes:
         return self.host_path(path).read_bytes()
 

@@ -8,14 +8,44 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import tempfile
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
+from importlib.util import find_spec
+
+
+def _skip_package_inits() -> None:
+    """Import swebench's harness modules without `swebench/__init__.py` and
+    `swebench/harness/__init__.py`, which pull in its dataset collection, Docker builder, Modal
+    and `datasets` (pandas, pyarrow, huggingface_hub): 3 s and 215 MiB on every `verify`, for
+    none of what this module uses (0.3 s without). Only the package objects are stand-ins: every
+    module imported through them is swebench's own file."""
+    if "swebench" in sys.modules:
+        return  # already imported for real: use it as it is
+    root = find_spec("swebench").submodule_search_locations[0]
+    for name, path in (("swebench", root), ("swebench.harness", f"{root}/harness")):
+        package = types.ModuleType(name)
+        package.__path__ = [path]
+        sys.modules[name] = package
+
+
+class _DatasetsNotHere(types.ModuleType):
+    """swebench.harness.utils imports `datasets` for `load_swebench_dataset`, which the harness
+    never calls (harness/dataset.py loads rows itself); this stands in while it imports."""
+
+    Dataset = load_dataset = load_from_disk = None
+
 
 # Importing swebench 4.1 calls logging.basicConfig(level=INFO) (swebench.collect), which would
 # print every HTTP request our model client makes; the root logger is put back as it was.
 _root_before = (list(logging.root.handlers), logging.root.level)
+_skip_package_inits()
+_real_datasets = sys.modules.get("datasets")
+if _real_datasets is None:
+    sys.modules["datasets"] = _DatasetsNotHere("datasets")
 
 from swebench.harness.constants import (  # noqa: E402
     END_TEST_OUTPUT,
@@ -29,10 +59,20 @@ from swebench.harness.constants import (  # noqa: E402
 )
 from swebench.harness.grading import get_eval_report, get_logs_eval  # noqa: E402
 from swebench.harness.log_parsers import MAP_REPO_TO_PARSER  # noqa: E402
-from swebench.harness.run_evaluation import GIT_APPLY_CMDS  # noqa: E402
 from swebench.harness.test_spec.create_scripts import make_eval_script_list  # noqa: E402
 from swebench.harness.test_spec.python import clean_requirements  # noqa: E402
 from swebench.harness.test_spec.test_spec import TestSpec  # noqa: E402
+
+if _real_datasets is None:
+    del sys.modules["datasets"]  # a later `import datasets` gets the real one
+
+GIT_APPLY_CMDS = [
+    "git apply --verbose",
+    "git apply --verbose --reject",
+    "patch --batch --fuzz=5 -p1 -i",
+]
+"""swebench.harness.run_evaluation's list (importing that module costs Docker and Modal);
+tests/test_verifier.py checks the copy against it."""
 
 from harness.errors import UserError  # noqa: E402
 from harness.types import Instance  # noqa: E402

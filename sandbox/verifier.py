@@ -29,6 +29,7 @@ RECORD_TREE = (
     f"git ls-files --others -z > {TREE_STATE}/untracked"
 )
 """The tree as the image left it (its own edits to tracked files, its untracked files)."""
+SNAPSHOT_MARK = "swem-tree-recorded:"
 RESTORE_TREE = (
     f"git checkout -q -- . && {{ [ ! -s {TREE_STATE}/base.diff ] || "
     f"git apply {TREE_STATE}/base.diff; }} && "
@@ -161,15 +162,20 @@ class Verifier:
             verdict.status = VerdictStatus.APPLY_FAILED
             verdict.reason = f"patch touches a path outside the repository: {bad}"
             return
+        key = guard.new_key()
         with self.sandbox.open(verdict.image, limits, self.run_id) as session:
             t0 = time.monotonic()
-            if patch.strip() and not _apply(session, patch, verdict, out):
+            session.write_files(  # one upload; applying a diff runs nothing of it
+                {
+                    PATCH_PATH: patch,
+                    f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
+                    guard.KEY_PATH: key,
+                    EVAL_PATH: script,
+                }
+            )
+            if patch.strip() and not _apply(session, verdict, out):
                 return
             verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
-            key = guard.new_key()
-            session.write_file(f"{guard.GUARD_DIR}/{guard.PLUGIN}.py", guard.plugin_source())
-            session.write_file(guard.KEY_PATH, key)
-            session.write_file(EVAL_PATH, script)
             result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
             done = not result.timed_out and result.over_disk is None
             report, key_left = _guard_files(session) if done else (b"", False)
@@ -229,22 +235,32 @@ def _note(verdict: Verdict, note: str) -> None:
     verdict.fidelity = f"{verdict.fidelity}; {note}" if verdict.fidelity else note
 
 
-def _apply(session, patch: str, verdict: Verdict, out: Path) -> bool:
-    """swebench's ladder (git apply, git apply --reject, patch --fuzz), each attempt on the tree
-    as the image left it: a failed `--reject` leaves half a patch and .rej files behind, so the
-    tree is put back (tracked files, and files the attempt created) before the next one."""
-    session.write_file(PATCH_PATH, patch)
-    snapshot = session.exec(RECORD_TREE, APPLY_TIMEOUT_S)
+def _apply(session, verdict: Verdict, out: Path) -> bool:
+    """swebench's ladder (git apply, git apply --reject, patch --fuzz) on the patch at
+    PATCH_PATH, each attempt on the tree as the image left it: a failed `--reject` leaves half
+    a patch and .rej files behind, so the tree is put back (tracked files, and files the
+    attempt created) before the next one. The tree is recorded in the first attempt's exec."""
     log = []
-    for command in swebench_adapter.GIT_APPLY_CMDS:
-        result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
+    snapshot_ok = False
+    for n, command in enumerate(swebench_adapter.GIT_APPLY_CMDS):
+        if n == 0:
+            result = session.exec(
+                f'{{ {RECORD_TREE}; }} >/dev/null 2>&1; echo "{SNAPSHOT_MARK}$?"; '
+                f"{command} {PATCH_PATH}",
+                APPLY_TIMEOUT_S,
+            )
+            recorded, _, output = result.output.partition("\n")
+            snapshot_ok = recorded.strip() == f"{SNAPSHOT_MARK}0"
+            result = dataclasses.replace(result, output=output)
+        else:
+            result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
         log.append(f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]")
         if result.ok:
             verdict.apply_command = command
             if command.startswith("patch "):
                 verdict.flags.append("fuzzy-apply: only `patch --fuzz` applied it")
             break
-        if snapshot.ok:
+        if snapshot_ok:
             restored = session.exec(RESTORE_TREE, APPLY_TIMEOUT_S)
             log.append(f"$ (tree restored)\n{restored.output}\n[exit {restored.returncode}]")
     (out / "apply.log").write_text("\n".join(log), errors="replace")

@@ -71,6 +71,33 @@ def test_a_server_returning_one_choice_is_topped_up_with_distinct_seeds():
     assert all(c.usage_exact and c.completion_tokens == 2 for c in out)
 
 
+@pytest.mark.parametrize("honour_n", [True, False])
+def test_k_past_the_servers_cap_on_n_is_split_and_sample_i_keeps_seed_plus_i(honour_n):
+    """llama-server refuses n above its slots: k = 5 with a cap of 2 asks 2 + 2 + 1, and a
+    server that answers one choice per request is topped up; either way the five samples
+    carry seeds 7 .. 11, once each."""
+
+    def by_seed(body):  # the answer names the seed it was sampled with (llama.cpp: seed + i)
+        return [Reply(f"seed {body['seed'] + i}") for i in range(body["n"])]
+
+    with ScriptedServer([], honour_n=honour_n, responder=by_seed) as server:
+        out = ask(client(server, max_n=2), 5, seed=7)
+    assert sorted(int(c.text.split()[1]) for c in out) == [7, 8, 9, 10, 11]
+    assert max(r["n"] for r in server.requests) == 2
+    assert len(server.requests) == (3 if honour_n else 5)
+
+
+def test_choices_of_one_request_are_counted_by_the_servers_tokenizer_when_it_has_one():
+    """llama-server's usage for n > 1 counts the first choice only; with its /tokenize each
+    sample's tokens are its own (a word is a token on the scripted server)."""
+    replies = [Reply("one"), Reply("two words"), Reply("and three words")]
+    with ScriptedServer([Rule("fix", replies)]) as server:
+        tokenize = server.base_url.removesuffix("/v1") + "/tokenize"
+        out = ask(client(server, tokenize_url=tokenize), 3)
+    assert [c.completion_tokens for c in out] == [1, 2, 3]
+    assert all(c.usage_exact for c in out)
+
+
 def test_http_500_is_retried_then_succeeds():
     with ScriptedServer([Rule("fix", [Reply(status=500), Reply("fine")])]) as server:
         (out,) = ask(client(server), 1)
@@ -169,8 +196,16 @@ def test_unknown_model_spec_is_a_user_error(tmp_path):
     assert "--model gpt-9: use embedded, vllm:MODEL" in str(result.exception)
 
 
-@pytest.mark.parametrize("reply", [GOOD_EDIT])
-def test_agent_leaves_the_worktree_at_the_base_commit(reply, tmp_path, mini_instances):
+NEW_MODULE = """### minicalc/zero.py
+<<<<<<< SEARCH
+=======
+def check(right):
+    return right != 0
+>>>>>>> REPLACE
+"""
+
+
+def test_agent_makes_each_answer_a_patch_from_an_untouched_checkout(tmp_path, mini_instances):
     import subprocess
 
     from agents.agentless import AgentlessAgent
@@ -180,16 +215,24 @@ def test_agent_leaves_the_worktree_at_the_base_commit(reply, tmp_path, mini_inst
     work = wiring.repo_cache_for(instance).checkout(
         instance.repo, instance.base_commit, tmp_path / "w"
     )
-    with ScriptedServer(script(Reply(reply), Reply(reply))) as server:
+    replies = [GOOD_EDIT, GOOD_EDIT_CRLF, NEW_MODULE, PROSE, GOOD_EDIT]
+    with ScriptedServer(script(*map(Reply, replies))) as server:
         generation = asyncio.run(
-            AgentlessAgent(client(server)).generate(instance, work, 2, SamplingConfig())
+            AgentlessAgent(client(server)).generate(instance, work, 5, SamplingConfig())
         )
-    assert [c.valid for c in generation.candidates] == [True, True]
+    good, crlf, new, prose, again = generation.candidates
+    assert [c.valid for c in generation.candidates] == [True, True, True, False, True]
+    assert good.patch_sha == crlf.patch_sha == again.patch_sha  # one fix, one hash
+    assert "no SEARCH/REPLACE edit" in prose.reason
     assert generation.context_files[0] == "minicalc/evaluator.py"
-    status = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=work, capture_output=True, text=True
-    ).stdout
-    assert status == ""
+
+    def git(*args, patch=None):
+        return subprocess.run(["git", *args], cwd=work, input=patch, capture_output=True, text=True)
+
+    assert git("status", "--porcelain").stdout == ""  # edits were made in memory
+    for candidate in (good, new):  # made in memory, applied by git
+        assert git("apply", "--check", "-", patch=candidate.patch).returncode == 0
+    assert "new file mode" in new.patch and new.edited_files == ("minicalc/zero.py",)
 
 
 WHOLE_FUNCTION = """minicalc/evaluator.py

@@ -121,3 +121,23 @@ def test_a_test_patch_that_only_adds_files_does_not_move_head(mini_instances):
     assert ": no test files to reset" in lines
     normal = swebench_adapter.eval_script(inst).splitlines()
     assert f"git checkout {inst.base_commit} tests/test_evaluator.py" in normal
+
+
+def test_the_adapter_imports_only_the_swebench_modules_it_uses():
+    """swebench's package inits pull in datasets, pandas, Docker and Modal (3 s per verify);
+    the adapter's stand-in packages skip them, and its copy of the apply commands is the
+    official list."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import sandbox.swebench_adapter as a; "
+        "print(sorted(m for m in ('datasets', 'pandas', 'docker', 'modal') if m in sys.modules)); "
+        "from swebench.harness.run_evaluation import GIT_APPLY_CMDS; "
+        "print(GIT_APPLY_CMDS == a.GIT_APPLY_CMDS); import datasets; print(datasets.__name__, "
+        "hasattr(datasets, 'Features'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:3] == ["[]", "True", "datasets True"]  # the real datasets once the user asks

@@ -30,10 +30,14 @@ def backend(request):
     """(model, server-process-pid or None)."""
     if request.param == "embedded":
         with embedded_server(QWEN_05B) as server:
-            yield (
-                OpenAICompatModel(ClientOptions(server.base_url, server.model_name, concurrency=2)),
-                server,
+            options = ClientOptions(
+                server.base_url,
+                server.model_name,
+                concurrency=2,
+                max_n=QWEN_05B.slots,
+                tokenize_url=server.base_url.removesuffix("/v1") + "/tokenize",
             )
+            yield OpenAICompatModel(options), server
         return
     rule = Rule("two numbers", [Reply(ANSWER)], repeat_last=True)
     with ScriptedServer([rule], honour_n=request.param == "scripted-n") as server:

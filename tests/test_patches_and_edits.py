@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from agents.edits import Edit, EditError, apply_edit, parse_edits
+from agents.edits import Edit, EditError, Files, apply_edit, parse_edits
 from agents.localize import rank_files
 from agents.patches import PatchRejected, check_applies, is_test_path, normalise
 from harness import wiring
@@ -125,19 +125,28 @@ def test_parse_edits_reads_paths_blocks_and_fences():
 
 def test_apply_edit_tolerates_trailing_space_and_refuses_escapes(calc_worktree):
     work, _ = calc_worktree
+    files = Files(work)
     sloppy = Edit(
         "minicalc/evaluator.py",
         "def evaluate(source):   \n    return evaluate_tree(parse(source))",
         "def evaluate(source):\n    return float(evaluate_tree(parse(source)))\n",
     )
-    assert apply_edit(work, sloppy) == "minicalc/evaluator.py"
-    assert "return float(evaluate_tree" in (work / "minicalc/evaluator.py").read_text()
+    assert apply_edit(files, sloppy) == "minicalc/evaluator.py"
+    assert "return float(evaluate_tree" in files.read("minicalc/evaluator.py")
     with pytest.raises(EditError, match="leaves the repository"):
-        apply_edit(work, Edit("../outside.py", "", "x"))
+        apply_edit(files, Edit("../outside.py", "", "x"))
+    (work / "minicalc/escape").symlink_to("/etc")
+    with pytest.raises(EditError, match="leaves the repository"):
+        apply_edit(files, Edit("minicalc/escape/passwd", "root", "x"))
     with pytest.raises(EditError, match="does not exist"):
-        apply_edit(work, Edit("minicalc/nope.py", "something", "x"))
-    assert apply_edit(work, Edit("minicalc/new.py", "", "y = 1\n")) == "minicalc/new.py"
-    subprocess.run(["git", "status"], cwd=work, check=True, capture_output=True)
+        apply_edit(files, Edit("minicalc/nope.py", "something", "x"))
+    assert apply_edit(files, Edit("minicalc/new.py", "", "y = 1\n")) == "minicalc/new.py"
+    assert [path for path, _, _ in files.changes()] == ["minicalc/evaluator.py", "minicalc/new.py"]
+    # the checkout itself is never written: edits live in memory until they are a diff
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=work, check=True, capture_output=True, text=True
+    ).stdout
+    assert status.strip() == "?? minicalc/escape"
 
 
 @pytest.mark.parametrize(

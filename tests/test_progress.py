@@ -144,6 +144,22 @@ def test_status_and_ls_read_a_run_directory(finished_run):
     assert "not a run directory" in str(missing.exception)
 
 
+def test_ls_reuses_a_runs_summary_only_while_its_records_are_unchanged(finished_run):
+    def listing() -> str:
+        out = CliRunner().invoke(app, ["ls", "--runs-dir", str(finished_run.parent)])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    assert "3 x 4" in listing()
+    cache = finished_run / "summary.cache.json"
+    assert cache.exists()
+    # a stale cache is never trusted: records change, and the row is summarised again
+    # (one sample's record gone: that issue has 3, the curve runs to k = 3)
+    records = finished_run / "candidates.jsonl"
+    records.write_text("".join(records.read_text().splitlines(keepends=True)[1:]))
+    assert "3 x 3" in listing()
+
+
 @pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 def test_a_real_terminal_shows_the_final_screen(docker_engine, tmp_path):
     session = f"swem-{time.monotonic_ns()}"

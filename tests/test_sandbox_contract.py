@@ -69,6 +69,14 @@ def test_files_round_trip_as_bytes(session):
         session.read_file("/testbed/no/such/file")
 
 
+def test_several_files_are_written_at_once(session):
+    files = {"/testbed/a.txt": "text\n", "/tmp/deep/b/c.bin": bytes(range(256)), "/d.sh": "x"}
+    session.write_files(files)
+    for path, content in files.items():
+        expected = content.encode() if isinstance(content, str) else content
+        assert session.read_file(path) == expected
+
+
 def test_output_is_capped_keeping_head_and_tail(session):
     result = session.exec(
         "echo BEGIN; head -c 3000000 /dev/zero | tr '\\0' a; echo; echo END", timeout_s=60

@@ -74,7 +74,7 @@ def test_a_missing_server_binary_is_a_one_line_error():
 
 def server_children(pid: int) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-P", str(pid), "-f", "llama_cpp.server"], capture_output=True, text=True
+        ["pgrep", "-P", str(pid), "-f", "llama-server"], capture_output=True, text=True
     ).stdout.split()
     return [int(p) for p in found]
 

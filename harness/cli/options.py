@@ -295,8 +295,8 @@ class Model(OptionGroup):
         return SamplingConfig(self.temperature, self.top_p, self.max_tokens, seed)
 
     def issue_concurrency(self, asked: int) -> int:
-        """llama-cpp-python keeps one evaluated prompt: issues taking turns on the embedded
-        server would each evaluate theirs again for every sample."""
+        """The embedded server's slots all go to one issue's n samples (a request for n waits
+        for n free slots): a second issue's request would only wait behind it."""
         return 1 if self.model.startswith("embedded") else asked
 
     def spec(self):

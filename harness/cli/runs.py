@@ -135,14 +135,14 @@ WIDE = 140
 
 def _run_row(d: Path) -> list[str]:
     from harness.store import RunStore
-    from harness.summary import summarize
+    from harness.summary import summarize_cached
 
     store = RunStore(d)
     manifest = store.manifest()
     try:
         # verify and validate runs have verdicts and no candidates: nothing is missing
         summary = (
-            summarize(store)
+            summarize_cached(store)
             if (d / "candidates.jsonl").exists()
             else {"n_issues": 0, "complete": True}
         )
