@@ -14,6 +14,7 @@ then diffs them).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -190,7 +191,7 @@ def replace_definitions(path: str, source: str, code: str) -> str:
             f"the rewritten code for {path} does not parse: {exc.msg} (line {exc.lineno})"
         ) from None
     try:
-        ast.parse(source)
+        _parsed("\n".join(source.splitlines()))
     except SyntaxError:
         raise EditError(f"{path} does not parse as Python; rewrite it whole instead") from None
     code_lines = code.splitlines()
@@ -219,13 +220,21 @@ def replace_definitions(path: str, source: str, code: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@functools.lru_cache(maxsize=4)
+def _parsed(source: str) -> ast.Module:
+    """A module's syntax tree, kept for the next answer: at k = 250 most distinct answers
+    rewrite a function of the same few modules, and parsing a 10,000-line module is a quarter
+    of a second. The trees are only read."""
+    return ast.parse(source)
+
+
 def _first_line(node: ast.stmt) -> int:
     decorators = getattr(node, "decorator_list", [])
     return min([node.lineno, *(d.lineno for d in decorators)])
 
 
 def _put_definition(lines: list[str], name: str, text: list[str]) -> list[str]:
-    tree = ast.parse("\n".join(lines))
+    tree = _parsed("\n".join(lines))
     spans = [
         (node, 0)
         for node in tree.body

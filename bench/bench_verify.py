@@ -71,6 +71,7 @@ def naive_loop(instances, cands: list[dict], verdicts: list[dict]) -> float:
     patch, the patch applied with git, swebench's own eval script run, the container gone."""
     from sandbox import swebench_adapter
 
+    wiring.register_minibench_specs()  # the mini benchmark's specs, as the harness has them
     by_id = {i.instance_id: i for i in instances}
     images = {(v["instance_id"], v["patch_sha"]): v["image"] for v in verdicts if v.get("image")}
     patches = {(c["instance_id"], c["patch_sha"]): c["patch"] for c in cands if c["patch_sha"]}
