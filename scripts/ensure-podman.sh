@@ -29,12 +29,21 @@ if ! grep -q '^default_ulimits' "$conf" 2>/dev/null; then
 fi
 
 curl_ping() { python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect('$SOCKET'); s.sendall(b'GET /_ping HTTP/1.0\r\n\r\n'); sys.exit(0 if b'200' in s.recv(64) else 1)" 2>/dev/null; }
+# A service started from a folder that was removed since (a CI checkout cloned again) still
+# answers pings but starts no container: conmon inherits its working directory ("Failed to
+# get working directory", the API says "write child: broken pipe"). Restart such a service.
+for pid in $(pgrep -f "podman system service.*$SOCKET"); do
+  if readlink "/proc/$pid/cwd" | grep -q '(deleted)$'; then
+    echo "restarting podman system service (its working directory was removed)" >&2
+    kill "$pid" && sleep 1
+  fi
+done
 curl_ping && exit 0
 
 mkdir -p "$(dirname "$SOCKET")"
 log=${SWEM_PODMAN_LOG:-/tmp/swe-monkeys-podman.log}
 echo "starting podman system service (log: $log)" >&2
-setsid nohup podman system service --time=0 "unix://$SOCKET" >"$log" 2>&1 < /dev/null &
+(cd / && setsid nohup podman system service --time=0 "unix://$SOCKET" >"$log" 2>&1 < /dev/null &)
 for _ in $(seq 1 60); do
   curl_ping && exit 0
   sleep 1
