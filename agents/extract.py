@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +64,8 @@ def extract(
 
 
 _POOL: Executor | None = None
-_BROKEN: Executor = ThreadPoolExecutor(1)  # a marker: the process pool could not start
+_POOL_BROKEN = False
+"""The process pool could not start here: threads do the work from then on."""
 
 
 def pool() -> Executor:
@@ -98,12 +99,12 @@ async def in_pool(fn, *args):
     """`fn(*args)` in the extraction pool, awaited without blocking the event loop. Where
     the pool cannot start (a script calling the harness without an `if __name__ ==
     "__main__":` guard, which spawned processes re-import), a thread does the work."""
-    global _POOL
-    if _POOL is not _BROKEN:
+    global _POOL_BROKEN
+    if not _POOL_BROKEN:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool(), fn, *args)
         except BrokenProcessPool:
-            _POOL = _BROKEN
+            _POOL_BROKEN = True
     return await asyncio.to_thread(fn, *args)
 
 

@@ -148,10 +148,6 @@ class SerialGitAgent(AgentlessAgent):
         return Extracted(normal.text, normal.sha, None, normal.files)
 
 
-class PoolAgent(AgentlessAgent):
-    """Today's agent with the scripted server's prompt (no model-chosen localisation)."""
-
-
 async def timed(agent, instance, work: Path, k: int) -> tuple[float, float, list]:
     """(wall seconds, longest event-loop stall in seconds, candidates)."""
     stalls = [0.0]
@@ -203,7 +199,7 @@ def main() -> None:
 
         rows = {"serial git": [], "pool": []}
         for _ in range(args.repeat):  # interleaved, so drift in the machine's load hits both
-            for name, cls in (("serial git", SerialGitAgent), ("pool", PoolAgent)):
+            for name, cls in (("serial git", SerialGitAgent), ("pool", AgentlessAgent)):
                 with server() as s:
                     model = OpenAICompatModel(ClientOptions(s.base_url, "scripted", timeout_s=60))
                     agent = cls(

@@ -15,6 +15,8 @@ Conventions (NOTES.md, "Honest numbers"):
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -26,7 +28,7 @@ from harness.metrics import (
     log_spaced_ks,
     majority_vote,
 )
-from harness.store import RunStore
+from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict
 
 SCHEMA_VERSION = 2
@@ -306,10 +308,6 @@ def summarize_cached(store: RunStore) -> dict[str, Any]:
     """`summarize` with default options, kept in the run directory beside the records it was
     made from and reused while none of them changed (`ls` over many large runs re-reads only
     the runs that moved). A cache that cannot be written is only a slower `ls`."""
-    import json
-    import os
-
-    from harness.store import RECORD_FILES
 
     def stamp(name: str) -> list[int]:
         path = store.run_dir / name
