@@ -39,6 +39,7 @@ class VerifierSpec:
     repo_source: str | None = None
     backend: str = "docker"
     """The sandbox backend, and the Ray resource of the nodes that run it."""
+    full_tests: bool = False
 
 
 def remote_verify(spec: dict, row: dict, patch: str) -> dict:
@@ -62,6 +63,7 @@ def remote_verify(spec: dict, row: dict, patch: str) -> dict:
             SandboxLimits(**spec["limits"]),
             images,
             backend=spec.get("backend", "docker"),
+            full_tests=spec.get("full_tests", False),
         )
         verdict = pipe.verifier.verify(Instance.from_row(row), patch)
         verdict.versions["worker"] = f"{socket.gethostname()}:{os.getpid()}"  # provenance

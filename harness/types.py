@@ -157,6 +157,9 @@ class Verdict:
     """Where the test outcomes came from: "pytest-plugin" (our signed record) or "log"."""
     flags: list[str] = field(default_factory=list)
     """Integrity screen findings ("rule: path: detail"), and `fuzzy-apply`."""
+    not_run: list[str] = field(default_factory=list)
+    """Required tests the run never reached: it ended at the first required test that failed
+    (no --full-tests), which decides the verdict as the full run would."""
     versions: dict[str, str] = field(default_factory=dict)
 
     @property

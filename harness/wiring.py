@@ -76,9 +76,13 @@ def build_pipeline(
     store: RunStore | None = None,
     exclude_flaky: bool = False,
     backend: str = "docker",
+    full_tests: bool = False,
+    overlap: bool = False,
 ) -> Pipeline:
     """A verifier on the named sandbox backend writing into runs_dir/run_id. The store is
-    locked for this process (pass one already locked, or one is made and locked here)."""
+    locked for this process (pass one already locked, or one is made and locked here). With
+    overlap (many verifications ahead), a backend that can start containers ahead and remove
+    them in the background does; cleanup(run_id) waits for it."""
     from sandbox import backends, swebench_adapter
     from sandbox.verifier import Verifier
 
@@ -100,11 +104,14 @@ def build_pipeline(
             "image_tag": images.tag,
             "image_source": images.source,
             "exclude_flaky": exclude_flaky,
+            "full_tests": full_tests,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(manifest or {}),
         }
     )
     sandbox = chosen.sandbox()
+    if overlap and hasattr(sandbox, "overlap"):
+        sandbox.overlap = True
     verifier = Verifier(
         sandbox,
         found.image_for,
@@ -114,6 +121,7 @@ def build_pipeline(
         found.describe,
         store.relative,
         known_flaky() if exclude_flaky else None,
+        full_tests,
     )
     scripts: dict[str, str] = {}
 
@@ -139,6 +147,7 @@ def build_pipeline(
             "swebench": swebench_adapter.SWEBENCH_VERSION,
             "grading": GRADING_VERSION,
             "excluded_flaky": verifier.excluded(instance),
+            "stop_early": verifier.plan(instance) is not None,
         }
 
     return Pipeline(verifier, store, sandbox, found.name_for, verdict_key)

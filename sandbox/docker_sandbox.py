@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import socket
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import PurePosixPath
 
@@ -28,6 +30,8 @@ OWNER_LABEL = "swe-monkeys.owner"
 a live run's containers from those of a process that died (pid reuse is caught by the time)."""
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 DISK_POLL_S = 2.0
+MAX_STANDBY = 2
+"""Containers started ahead at once (one per image, the most recent images)."""
 
 
 def _start_time(pid: int) -> str | None:
@@ -70,10 +74,18 @@ def docker_client() -> docker.DockerClient:
 class DockerSession:
     """One running container; every exec is bounded by its timeout."""
 
-    def __init__(self, client: docker.DockerClient, container, limits: SandboxLimits) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        container,
+        limits: SandboxLimits,
+        remove: Callable[[object], None] | None = None,
+    ) -> None:
         self.client = client
         self.container = container
         self.limits = limits
+        self.remove = remove or _remove_quietly
+        """How the container goes at close: at once, or handed to the sandbox's background."""
         self.closed = False
         self.killed = False
 
@@ -107,7 +119,10 @@ class DockerSession:
             return ExecResult(None, out.text(), True, time.monotonic() - start, out.dropped)
         try:
             code = api.exec_inspect(exec_id)["ExitCode"]
-            state = self._state(settle_s=2.0 if code is None or code >= 128 else 0.0)
+            # A command that exited by itself said all it had to say; one killed by a signal
+            # may have died with its container (PID 1 cannot be stopped from inside).
+            signalled = code is None or code >= 128
+            state = self._state(settle_s=2.0) if signalled else {"Running": True}
         except ENGINE_ERRORS as exc:
             raise SandboxError(f"the container or the engine went away: {_explain(exc)}") from exc
         if not state.get("Running"):
@@ -201,10 +216,7 @@ class DockerSession:
         if self.closed:
             return
         self.closed = True
-        try:
-            self.container.remove(force=True)
-        except ENGINE_ERRORS:
-            pass  # gone already, or the engine is: `harness clean` sweeps by label later
+        self.remove(self.container)
 
 
 def _explain(exc: Exception) -> str:
@@ -224,10 +236,23 @@ def _drain(stream: Iterator[bytes], out: CappedOutput) -> None:
 
 
 class DockerSandbox:
-    """Starts one labelled container per session from an image that must exist locally."""
+    """Starts one labelled container per session from an image that must exist locally.
+
+    With `overlap` (eval turns it on), container lifecycle leaves the critical path while every
+    session still gets a fresh container: the next container of the same image and limits is
+    created and started while a session runs (a standby, one per image), and a closed
+    session's container is removed in the background. `settle` (also run by `cleanup` and at
+    exit) waits for the removals and removes the standbys."""
 
     def __init__(self, client: docker.DockerClient | None = None) -> None:
         self._client = client
+        self.overlap = False
+        self._lock = threading.Lock()
+        self._standby: dict[tuple, Future] = {}
+        self._pending: set[Future] = set()
+        self._retiring: set[Future] = set()
+        """Evicted standbys, removed once started."""
+        self._background: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -237,6 +262,21 @@ class DockerSandbox:
 
     @contextmanager
     def open(self, image: str, limits: SandboxLimits, run_id: str) -> Iterator[DockerSession]:
+        key = (image, limits, run_id)
+        container = self._take_standby(key) if self.overlap else None
+        if container is None:
+            container = self._start(image, limits, run_id)
+        if self.overlap:
+            self._prepare_standby(key)
+        session = DockerSession(
+            self.client, container, limits, self._remove_later if self.overlap else None
+        )
+        try:
+            yield session
+        finally:
+            session.close()
+
+    def _start(self, image: str, limits: SandboxLimits, run_id: str):
         container = None
         try:
             container = self.client.containers.create(
@@ -260,16 +300,76 @@ class DockerSandbox:
         except BaseException:
             _remove_quietly(container)
             raise
-        session = DockerSession(self.client, container, limits)
-        try:
-            yield session
-        finally:
-            session.close()
+        return container
 
-    def _labelled(self, run_id: str | None) -> list:
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._background is None:
+                self._background = ThreadPoolExecutor(2, thread_name_prefix="swem-containers")
+                atexit.register(self.settle)
+            return self._background
+
+    def _take_standby(self, key: tuple):
+        """The standby container for key, once started; None when there is none or its start
+        failed (then the session starts its own, and says why if that fails too)."""
+        with self._lock:
+            standby = self._standby.pop(key, None)
+        if standby is None:
+            return None
+        try:
+            return standby.result()
+        except Exception:  # noqa: BLE001 - a failed standby is only a missed shortcut
+            return None
+
+    def _prepare_standby(self, key: tuple) -> None:
+        pool = self._pool()
+        with self._lock:
+            if key in self._standby:
+                return
+            self._standby[key] = pool.submit(self._start, *key)
+            # The oldest image's standby goes: its issue's verifications are likely done.
+            evicted = list(self._standby)[:-MAX_STANDBY]
+            evicted = [self._standby.pop(k) for k in evicted]
+            self._retiring.update(evicted)
+        for standby in evicted:
+            standby.add_done_callback(self._discard_standby)
+
+    def _discard_standby(self, standby: Future) -> None:
+        if standby.exception() is None:
+            self._remove_later(standby.result())
+        with self._lock:
+            self._retiring.discard(standby)
+
+    def _remove_later(self, container) -> None:
+        removal = self._pool().submit(_remove_quietly, container)
+        with self._lock:
+            self._pending.add(removal)
+        removal.add_done_callback(self._forget)
+
+    def _forget(self, removal: Future) -> None:
+        with self._lock:
+            self._pending.discard(removal)
+
+    def settle(self) -> None:
+        """Wait for background removals; remove the standby containers."""
+        with self._lock:
+            standbys, self._standby = [*self._standby.values(), *self._retiring], {}
+            pending = list(self._pending)
+        for standby in standbys:
+            try:
+                _remove_quietly(standby.result())
+            except Exception:  # noqa: BLE001 - it never started: nothing to remove
+                pass
+        for removal in pending:
+            removal.result()
+
+    def _labelled(self, run_id: str | None) -> list[dict]:
+        """The engine's list entries (id and labels) of the run's containers. The low-level
+        list, not `containers.list`: that inspects each container after listing, and one
+        removed in between (by the background, or another run) fails the whole call."""
         label = f"{RUN_LABEL}={run_id}" if run_id else LABEL
         try:
-            return self.client.containers.list(all=True, filters={"label": label})
+            return self.client.api.containers(all=True, filters={"label": label})
         except ENGINE_ERRORS:
             return []  # the engine is gone; its containers went with it or `clean` gets them
 
@@ -279,11 +379,20 @@ class DockerSandbox:
     def cleanup(self, run_id: str | None = None, orphans_only: bool = False) -> int:
         """Remove the run's containers (every run's when None). With orphans_only, keep those
         whose owning process is alive or cannot be checked from here."""
+        if not orphans_only:
+            self.settle()
         containers = self._labelled(run_id)
         if orphans_only:
-            containers = [c for c in containers if owner_alive(c.labels.get(OWNER_LABEL)) is False]
+            containers = [
+                c
+                for c in containers
+                if owner_alive((c.get("Labels") or {}).get(OWNER_LABEL)) is False
+            ]
         for container in containers:
-            _remove_quietly(container)
+            try:
+                self.client.api.remove_container(container["Id"], force=True)
+            except ENGINE_ERRORS:
+                pass
         return len(containers)
 
 

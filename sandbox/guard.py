@@ -27,6 +27,9 @@ GUARD_DIR = "/opt/swem-guard"
 PLUGIN = "swem_guard"
 KEY_PATH = f"{GUARD_DIR}/key"
 REPORT_PATH = f"{GUARD_DIR}/report.jsonl"
+STOP_PATH = f"{GUARD_DIR}/stop-on.json"
+"""The run's plan: {"required": [...], "first": [...]}; the plugin ends the run after the first
+required test that fails, and after the "first" tests when it moved them to the front."""
 END_MARKER = ">>>>> swe-monkeys runner finished"
 PASSING_LOG = {"PASSED", "XFAIL"}
 """What swebench's grading counts as passing."""
@@ -69,6 +72,12 @@ class Channel:
     exitstatus: int | None = None
     forged: int = 0
     tampered: list[str] = field(default_factory=list)
+    stopped_at: str | None = None
+    """The test after which the plugin ended the run (None: it ran on)."""
+    stop_why: str = ""
+    """"failed" (a required test failed) or "checked" (the tests run first are done)."""
+    reordered: bool = False
+    """The plugin moved tests to the front: this run's order is not the official one."""
 
 
 def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
@@ -82,6 +91,10 @@ def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
         record = json.loads(body)
         if record.get("event") == "finish":
             channel.exitstatus = record["exitstatus"]
+        elif record.get("event") == "stopped":
+            channel.stopped_at, channel.stop_why = record["nodeid"], record["why"]
+        elif record.get("event") == "reordered":
+            channel.reordered = True
         else:
             phases.setdefault(record["nodeid"], {})[record["when"]] = record
     for nodeid, by_phase in phases.items():

@@ -13,6 +13,14 @@ recorded as xfailed, an outcome forced to "passed" is recorded as what the call 
 run it prints a signed end marker to the real stdout; the harness ignores anything printed
 after it (an atexit hook printing PASSED lines, for one).
 
+Given a plan (written beside the key unless --full-tests: the run's required tests, and maybe
+the FAIL_TO_PASS tests to run first), it ends the run after the first required test whose
+final report failed in setup or call, as pytest's `-x` would: a required test that failed
+decides the verdict. With a "first" list it also moves those tests to the front (keeping the
+order within both parts) and ends the run after them: the harness then runs the tests again
+in the official order for the verdict. Signed records say that the order changed and where
+and why the run stopped.
+
 It must run on every Python and pytest an SWE-bench environment has (3.5 on), hence no
 f-strings and no annotations.
 """
@@ -69,10 +77,26 @@ def _arm():
             return "skipped"
         return "failed" if call.when == "call" else "error"
 
-    return emit, finished, classify
+    return emit, finished, classify, _plan()
+
+
+def _plan():
+    """(required tests, tests to run first), read once and deleted like the key; empty sets
+    for a full run."""
+    path = os.path.join(GUARD_DIR, "stop-on.json")
+    try:
+        with open(path) as f:
+            plan = json.load(f)
+        os.unlink(path)
+        return frozenset(plan["required"]), frozenset(plan["first"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return frozenset(), frozenset()
 
 
 _ARMED = _arm()
+_STOPPED = []
+_BLOCK_END = []
+"""The last of the tests moved to the front, when the order changed."""
 _OUTER = []
 """The config of the pytest run the key was armed for. pytest's own suite (pytester) starts
 pytest runs in the same process, which load this module again through PYTEST_ADDOPTS: their
@@ -89,13 +113,27 @@ def _outer(config):
     return _ARMED is not None and bool(_OUTER) and config is _OUTER[0]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    # Last, so the order other plugins chose is the one kept within both parts.
+    if not _outer(config) or not _ARMED[3][1]:
+        return
+    first = _ARMED[3][1]
+    front = [i for i in items if i.nodeid in first]
+    rest = [i for i in items if i.nodeid not in first]
+    if front and rest and list(map(id, items)) != list(map(id, front + rest)):
+        items[:] = front + rest
+        _BLOCK_END.append(front[-1])
+        _ARMED[0]({"event": "reordered", "first": len(front)})
+
+
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     # Outermost wrapper: the report it sees is the final one, after every other plugin.
     outcome = yield
     if not _outer(item.config):
         return
-    emit, _, classify = _ARMED
+    emit, _, classify, (required, _first) = _ARMED
     try:
         report = outcome.get_result()
         reported, wasxfail = report.outcome, hasattr(report, "wasxfail")
@@ -110,6 +148,25 @@ def pytest_runtest_makereport(item, call):
             "wasxfail": wasxfail,
         }
     )
+    # The final report, as the log will show it: an xfail-marked test that fails is reported
+    # skipped (XFAIL, passing for swebench) and does not stop the run.
+    if reported == "failed" and call.when in ("setup", "call") and item.nodeid in required:
+        _stop(item, emit, "failed")
+    elif call.when == "teardown" and _BLOCK_END and item is _BLOCK_END[0]:
+        _stop(item, emit, "checked")
+
+
+def _stop(item, emit, why):
+    if _STOPPED:
+        return
+    _STOPPED.append(item.nodeid)
+    emit({"event": "stopped", "nodeid": item.nodeid, "why": why})
+    session = item.session
+    reason = "swe-monkeys: stopped after " + item.nodeid + " (" + why + ")"
+    if why == "failed" and hasattr(session, "shouldfail"):  # pytest >= 3.1: as -x (status 1)
+        session.shouldfail = reason
+    else:
+        session.shouldstop = reason
 
 
 def pytest_sessionfinish(session, exitstatus):

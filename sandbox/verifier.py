@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.config import SandboxLimits
 from harness.errors import UserError
 from harness.protocols import Sandbox, SandboxError
-from harness.types import Instance, Verdict, VerdictStatus
+from harness.types import ExecResult, Instance, Verdict, VerdictStatus
 from sandbox import guard, integrity, services, swebench_adapter
 
 PATCH_PATH = "/tmp/patch.diff"
@@ -37,6 +37,10 @@ RESTORE_TREE = (
     f"sort -z {TREE_STATE}/untracked | comm -z -23 {TREE_STATE}/now - | xargs -0 -r rm -f --"
 )
 APPLY_TIMEOUT_S = 120.0
+FIRST_AFTER_S = 10.0
+"""FAIL_TO_PASS tests run first only for an instance whose tests ran at least this long in
+the official order before: a candidate that passes them pays a second container and run, which
+only slow test files repay (on the mini benchmark's half-second runs they do not)."""
 _HEADER_PATHS = re.compile(
     r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|(?:rename|copy) (?:from|to) (\S+))",
     re.M,
@@ -76,7 +80,13 @@ class Verifier:
         describe_image: Callable[[str], tuple[str, str]] | None = None,
         relative: Callable[[Path], str | None] = str,
         flaky: dict[str, list[str]] | None = None,
+        full_tests: bool = False,
     ) -> None:
+        self.full_tests = full_tests
+        """Run every test even after a required one failed (every log line, as officially)."""
+        self.first_after_s = FIRST_AFTER_S
+        self._ordered_s: dict[str, float] = {}
+        """The longest official-order test run seen per instance."""
         self.flaky = flaky or {}
         """Known-flaky tests per instance (`validate --repeat`), left out of PASS_TO_PASS."""
         self.describe_image = describe_image or (lambda image: ("", ""))
@@ -157,34 +167,63 @@ class Verifier:
         environment = (*offline, services.START_LINE)
         return swebench_adapter.eval_script(instance, guard.env_lines(), environment)
 
+    def plan(self, instance: Instance) -> dict | None:
+        """How the tests may end early, where our plugin runs in pytest and the user did not
+        ask for --full-tests: the run stops at the first required test that fails (which
+        decides the verdict as the full run would), and the FAIL_TO_PASS tests run first, since
+        at high k most candidates fail them. None: every test, in the official order."""
+        if self.full_tests or not guard.expects_plugin(swebench_adapter.test_command(instance)):
+            return None
+        named = lambda tests: sorted({t for t in tests if not guard.log_artifact(t)})  # noqa: E731
+        required = named((*instance.fail_to_pass, *instance.pass_to_pass))
+        slow = self._ordered_s.get(instance.instance_id, 0.0) >= self.first_after_s
+        first = named(instance.fail_to_pass) if slow else []
+        return {"required": required, "first": first} if required else None
+
     def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
         if bad := unsafe_path(patch):
             verdict.status = VerdictStatus.APPLY_FAILED
             verdict.reason = f"patch touches a path outside the repository: {bad}"
             return
+        plan = self.plan(instance)
+        run = self._tests(patch, script, verdict, out, limits, plan)
+        if run is not None and plan and run.passed_first():
+            # Its FAIL_TO_PASS tests passed out of order: the verdict comes from a run in the
+            # official order (a fresh container; a failing required test still ends it).
+            run.keep(out, "first")
+            verdict.durations["first_s"] = round(run.result.duration_s, 3)
+            run = self._tests(patch, script, verdict, out, limits, {**plan, "first": []})
+        if run is None:
+            return
+        if not run.reordered():
+            iid = instance.instance_id
+            self._ordered_s[iid] = max(self._ordered_s.get(iid, 0.0), run.result.duration_s)
+        verdict.durations["tests_s"] = round(run.result.duration_s, 3)
+        verdict.log_path = self.relative(run.keep(out))
+        self._grade(instance, verdict, run.result, run.report, run.key, run.key_left, limits)
+
+    def _tests(self, patch, script, verdict: Verdict, out: Path, limits, plan) -> _TestRun | None:
+        """Apply the patch in a fresh sandbox and run the eval script; None if it did not
+        apply (the verdict then says so)."""
         key = guard.new_key()
+        files = {
+            PATCH_PATH: patch,
+            f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
+            guard.KEY_PATH: key,
+            EVAL_PATH: script,
+        }
+        if plan:
+            files[guard.STOP_PATH] = json.dumps(plan)
         with self.sandbox.open(verdict.image, limits, self.run_id) as session:
             t0 = time.monotonic()
-            session.write_files(  # one upload; applying a diff runs nothing of it
-                {
-                    PATCH_PATH: patch,
-                    f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
-                    guard.KEY_PATH: key,
-                    EVAL_PATH: script,
-                }
-            )
+            session.write_files(files)  # one upload; applying a diff runs nothing of it
             if patch.strip() and not _apply(session, verdict, out):
-                return
+                return None
             verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
             result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
             done = not result.timed_out and result.over_disk is None
             report, key_left = _guard_files(session) if done else (b"", False)
-        verdict.durations["tests_s"] = round(result.duration_s, 3)
-        log_path = out / "test_output.txt"
-        log_path.write_text(result.output, errors="replace")
-        (out / "runner_record.jsonl").write_bytes(report)
-        verdict.log_path = self.relative(log_path)
-        self._grade(instance, verdict, result, report, key, key_left, limits)
+        return _TestRun(result, report, key, key_left)
 
     def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
         official = swebench_adapter.grade(instance, result.output)
@@ -228,6 +267,53 @@ class Verifier:
         else:
             verdict.status = VerdictStatus.UNRESOLVED
             verdict.reason = judged.reason or log.reason or "not resolved"
+            if channel.stop_why == "failed" and judged.channel == "pytest-plugin":
+                _stopped_early(verdict, channel.stopped_at, channel.reordered)
+
+
+@dataclasses.dataclass(frozen=True)
+class _TestRun:
+    result: ExecResult
+    report: bytes
+    """The plugin's signed record."""
+    key: str
+    key_left: bool
+
+    def passed_first(self) -> bool:
+        """The plugin moved the FAIL_TO_PASS tests to the front and none of them failed (or
+        the run ended otherwise before its verdict was decided), so this run decides nothing."""
+        if self.result.timed_out or self.result.over_disk is not None:
+            return False  # killed: that verdict stands
+        channel = guard.read_channel(self.report, self.key, self.key_left)
+        if not channel.reordered or channel.forged or channel.stop_why == "failed":
+            return False
+        # Done with the moved tests, or ended otherwise after some ran (a crash); a run that
+        # ran no test at all (a collection error) ends the same way in any order.
+        return channel.stop_why == "checked" or bool(channel.tests)
+
+    def reordered(self) -> bool:
+        return guard.read_channel(self.report, self.key, self.key_left).reordered
+
+    def keep(self, out: Path, phase: str = "") -> Path:
+        """The log and the record in the artifacts (`test_output.first.txt` for the run with
+        the FAIL_TO_PASS tests first, when another run followed it)."""
+        suffix = f".{phase}" if phase else ""
+        log_path = out / f"test_output{suffix}.txt"
+        log_path.write_text(self.result.output, errors="replace")
+        (out / f"runner_record{suffix}.jsonl").write_bytes(self.report)
+        return log_path
+
+
+def _stopped_early(verdict: Verdict, stopped_at: str, reordered: bool) -> None:
+    """Name the tests the run did not reach after a required test failed."""
+    required = {**verdict.fail_to_pass, **verdict.pass_to_pass}
+    verdict.not_run = sorted(t for t, s in required.items() if s == "MISSING")
+    order = " with the FAIL_TO_PASS tests run first" if reordered else ""
+    verdict.reason = (
+        f"required test {stopped_at} failed ({required.get(stopped_at, 'FAILED')}){order}; the "
+        f"run stopped there, {len(verdict.not_run)} required test(s) not run (--full-tests runs "
+        "every test in the official order)"
+    )
 
 
 def _note(verdict: Verdict, note: str) -> None:
@@ -257,8 +343,9 @@ def _apply(session, verdict: Verdict, out: Path) -> bool:
         log.append(f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]")
         if result.ok:
             verdict.apply_command = command
-            if command.startswith("patch "):
-                verdict.flags.append("fuzzy-apply: only `patch --fuzz` applied it")
+            fuzzy = "fuzzy-apply: only `patch --fuzz` applied it"
+            if command.startswith("patch ") and fuzzy not in verdict.flags:
+                verdict.flags.append(fuzzy)
             break
         if snapshot_ok:
             restored = session.exec(RESTORE_TREE, APPLY_TIMEOUT_S)
@@ -272,17 +359,13 @@ def _apply(session, verdict: Verdict, out: Path) -> bool:
 
 
 def _guard_files(session) -> tuple[bytes, bool]:
-    """The plugin's record, and whether its key is still there (then it never loaded)."""
+    """The plugin's record, and whether its key is still there: the plugin creates the record
+    in the same step that deletes the key, so no record means it never loaded (one read, not
+    two; a candidate that deletes the record only makes its own run suspicious)."""
     try:
-        report = session.read_file(guard.REPORT_PATH)
+        return session.read_file(guard.REPORT_PATH), False
     except FileNotFoundError:
-        report = b""
-    try:
-        session.read_file(guard.KEY_PATH)
-        key_left = True
-    except FileNotFoundError:
-        key_left = False
-    return report, key_left
+        return b"", True
 
 
 def _first_error(output: str) -> str:

@@ -137,33 +137,104 @@ def test_outer(tmp_path):
 """
 
 
-def test_a_pytest_run_inside_the_tests_is_not_the_runs_record(tmp_path):
-    """pytest's own suite calls pytest.main in-process (test_invoke_plugin_api), which loads
-    the plugin again through PYTEST_ADDOPTS: the inner run's tests, exit status and end marker
-    are not the run's (pytest-11148's gold log was cut at an inner marker and lost every
-    outcome)."""
+def run_guarded(tmp_path, tests: dict[str, str], plan: dict | None = None):
+    """Real pytest with the plugin armed as the eval script arms it; (run, channel, guard dir)."""
     guard_dir, work = tmp_path / "guard", tmp_path / "work"
-    guard_dir.mkdir()
+    guard_dir.mkdir(parents=True)
     work.mkdir()
     (guard_dir / f"{guard.PLUGIN}.py").write_text(guard.plugin_source())
     (guard_dir / "key").write_text(KEY)
-    (work / "test_nested.py").write_text(NESTED)
+    if plan is not None:
+        (guard_dir / "stop-on.json").write_text(json.dumps(plan))
+    for name, text in tests.items():
+        (work / name).write_text(text)
     env = {**os.environ, "SWEM_GUARD_DIR": str(guard_dir), "PYTHONPATH": str(guard_dir)}
     env["PYTEST_ADDOPTS"] = f"-p {guard.PLUGIN}"
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "test_nested.py"],
+        [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", *tests],
         cwd=work,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert run.returncode == 0, run.stdout + run.stderr
     channel = guard.read_channel((guard_dir / "report.jsonl").read_bytes(), KEY, False)
+    return run, channel, guard_dir
+
+
+def test_a_pytest_run_inside_the_tests_is_not_the_runs_record(tmp_path):
+    """pytest's own suite calls pytest.main in-process (test_invoke_plugin_api), which loads
+    the plugin again through PYTEST_ADDOPTS: the inner run's tests, exit status and end marker
+    are not the run's (pytest-11148's gold log was cut at an inner marker and lost every
+    outcome)."""
+    run, channel, _ = run_guarded(tmp_path, {"test_nested.py": NESTED})
+    assert run.returncode == 0, run.stdout + run.stderr
     assert channel.tests == {"test_nested.py::test_outer": "PASSED"}
     assert channel.exitstatus == 0 and not channel.forged
     assert run.stdout.count(guard.END_MARKER) == 1
     assert run.stdout.rstrip().splitlines()[-1].startswith(guard.END_MARKER)
+
+
+ORDERED = """
+import pytest
+
+def test_old(): pass
+def test_other_fails(): assert False
+@pytest.mark.xfail
+def test_known_bug(): assert False
+def test_fix(): assert False
+def test_later(): pass
+def test_after_that(): assert False
+"""
+
+
+def test_the_run_ends_at_the_first_required_test_that_fails(tmp_path):
+    """Not at a failing test nobody requires, nor at an xfail-marked one (swebench counts
+    XFAIL as passing), but at the first required FAILED; what ran before ran in order."""
+    required = [f"test_o.py::{t}" for t in ("test_old", "test_known_bug", "test_fix", "test_later")]
+    plan = {"required": required, "first": []}
+    run, channel, guard_dir = run_guarded(tmp_path, {"test_o.py": ORDERED}, plan)
+    assert (channel.stopped_at, channel.stop_why) == ("test_o.py::test_fix", "failed")
+    assert not channel.reordered
+    assert channel.tests == {
+        "test_o.py::test_old": "PASSED",
+        "test_o.py::test_other_fails": "FAILED",
+        "test_o.py::test_known_bug": "XFAIL",
+        "test_o.py::test_fix": "FAILED",
+    }
+    assert channel.exitstatus == 1 == run.returncode, run.stdout
+    assert "FAILED test_o.py::test_fix" in run.stdout and "test_later" not in run.stdout
+    assert not (guard_dir / "stop-on.json").exists()  # read once, like the key
+    assert run.stdout.rstrip().splitlines()[-1].startswith(guard.END_MARKER)
+
+
+def test_fail_to_pass_tests_run_first_and_a_failure_ends_the_run(tmp_path):
+    plan = {
+        "required": ["test_o.py::test_old", "test_o.py::test_fix"],
+        "first": ["test_o.py::test_fix"],
+    }
+    run, channel, _ = run_guarded(tmp_path, {"test_o.py": ORDERED}, plan)
+    assert channel.reordered and channel.stop_why == "failed"
+    assert channel.tests == {"test_o.py::test_fix": "FAILED"}, run.stdout
+
+
+def test_fail_to_pass_tests_that_pass_first_end_the_run_for_an_ordered_one(tmp_path):
+    """After the moved tests the run stops ("checked"): its order is not the official one, so
+    the harness runs again in order for the verdict."""
+    plan = {"required": ["test_o.py::test_later"], "first": ["test_o.py::test_later"]}
+    run, channel, _ = run_guarded(tmp_path, {"test_o.py": ORDERED}, plan)
+    assert channel.reordered and channel.stop_why == "checked"
+    assert channel.tests == {"test_o.py::test_later": "PASSED"}, run.stdout
+    in_place = {"required": ["test_o.py::test_old"], "first": ["test_o.py::test_old"]}
+    run, channel, _ = run_guarded(tmp_path / "2", {"test_o.py": ORDERED}, in_place)
+    assert not channel.reordered and channel.stopped_at is None  # already first: a full run
+    assert len(channel.tests) == 6
+
+
+def test_without_a_plan_every_test_runs(tmp_path):
+    run, channel, _ = run_guarded(tmp_path, {"test_o.py": ORDERED})
+    assert channel.stopped_at is None and len(channel.tests) == 6
+    assert channel.tests["test_o.py::test_after_that"] == "FAILED"
 
 
 def test_the_log_is_cut_at_the_signed_marker():

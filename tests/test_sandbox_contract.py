@@ -16,9 +16,10 @@ from tests.conftest import BACKEND, TEST_LIMITS
 LIMITS = dataclasses.replace(TEST_LIMITS, log_cap_bytes=64 * 1024)
 
 
-@pytest.fixture(params=["local", BACKEND])
+@pytest.fixture(params=["local", BACKEND, "overlap"])
 def provider(request, tmp_path):
-    """(sandbox, image) with the minicalc repo at /testbed."""
+    """(sandbox, image) with the minicalc repo at /testbed; "overlap" is the container
+    sandbox starting the next container ahead and removing in the background (eval's way)."""
     if request.param == "local":
         from sandbox.local import LocalSandbox
 
@@ -26,6 +27,8 @@ def provider(request, tmp_path):
     request.getfixturevalue("docker_engine")
     make_pipeline = request.getfixturevalue("make_pipeline")
     pipe = make_pipeline()
+    pipe.sandbox.overlap = request.param == "overlap"
+    request.addfinalizer(pipe.sandbox.settle)  # background removals done before the test ends
     calc = next(
         i
         for i in request.getfixturevalue("mini_instances").values()
@@ -102,3 +105,16 @@ def test_cleanup_finds_sessions_left_open(provider):
     assert sandbox.cleanup("contract-leak") == 1
     assert sandbox.cleanup("contract-leak") == 0
     held.__exit__(None, None, None)
+
+
+def test_every_session_is_a_fresh_sandbox(provider):
+    """Also when containers are started ahead: what one session wrote, the next never sees,
+    and after cleanup nothing of the run is left."""
+    sandbox, image = provider
+    for n in range(3):
+        with sandbox.open(image, LIMITS, "contract-fresh") as s:
+            assert s.exec("test ! -e mark && touch mark", timeout_s=30).ok, n
+            if getattr(sandbox, "overlap", False) and n:
+                assert sandbox.count("contract-fresh") >= 2  # this one and the next, ready
+    sandbox.cleanup("contract-fresh")
+    assert sandbox.count("contract-fresh") == 0

@@ -293,3 +293,64 @@ def test_interrupting_validate_does_not_wait_for_running_verifications(
     proc.wait(timeout=60)  # the verification alone would run for 600 s
     assert proc.returncode != 0
     assert containers_of(docker_engine, run_id) == []
+
+
+def test_a_failing_required_test_ends_the_run(make_pipeline, mini_instances):
+    """The empty patch, in the official order: the FAIL_TO_PASS test (fourth of five) fails
+    and the run ends there; the verdict names the PASS_TO_PASS test after it."""
+    pipe = make_pipeline(QUICK)
+    instance = mini_instances[CALC]
+    verdict = pipe.verifier.verify(instance, "")
+    assert verdict.status is VerdictStatus.UNRESOLVED
+    assert verdict.not_run == [
+        "tests/test_evaluator.py::test_evaluation_error_is_an_arithmetic_error"
+    ]
+    assert "FAIL_TO_PASS tests run first" not in verdict.reason and "--full-tests" in verdict.reason
+
+
+def test_a_failing_fail_to_pass_test_run_first_ends_the_run(make_pipeline, mini_instances):
+    """Where the tests are slow (here: any), the FAIL_TO_PASS test runs first, fails, and the
+    run ends there; the verdict names the four PASS_TO_PASS tests it did not run."""
+    pipe = make_pipeline(QUICK)
+    pipe.verifier.first_after_s = 0.0
+    instance = mini_instances[CALC]
+    verdict = pipe.verifier.verify(instance, "")
+    assert verdict.status is VerdictStatus.UNRESOLVED
+    assert verdict.not_run == sorted(instance.pass_to_pass)
+    assert verdict.fail_to_pass == {instance.fail_to_pass[0]: "FAILED"}
+    assert "FAIL_TO_PASS tests run first" in verdict.reason and "--full-tests" in verdict.reason
+    assert "first_s" not in verdict.durations
+
+
+def test_a_candidate_that_passes_first_is_judged_in_the_official_order(
+    make_pipeline, mini_instances
+):
+    pipe = make_pipeline(QUICK)
+    pipe.verifier.first_after_s = 0.0
+    instance = mini_instances[CALC]
+    verdict = pipe.verifier.verify(instance, instance.gold_patch)
+    assert verdict.resolved and not verdict.not_run
+    assert set(verdict.pass_to_pass.values()) == {"PASSED"}
+    assert verdict.durations["first_s"] > 0  # the run with FAIL_TO_PASS first came before
+    folder = pipe.store.run_dir / verdict.artifacts
+    first = (folder / "test_output.first.txt").read_text()
+    assert "test_arithmetic" not in first.split(">>>>> Start Test Output")[-1]
+    assert (
+        "PASSED tests/test_evaluator.py::test_arithmetic"
+        in (folder / "test_output.txt").read_text()
+    )
+
+
+def test_full_tests_runs_every_test_in_order(docker_engine, tmp_path, mini_instances):
+    from harness import wiring
+    from harness.config import ImageOptions
+    from tests.conftest import BACKEND
+
+    pipe = wiring.build_pipeline(
+        "full", tmp_path, QUICK, ImageOptions(pull=False), backend=BACKEND, full_tests=True
+    )
+    instance = mini_instances[CALC]
+    verdict = pipe.verifier.verify(instance, "")
+    assert verdict.status is VerdictStatus.UNRESOLVED and not verdict.not_run
+    assert set(verdict.pass_to_pass.values()) == {"PASSED"}
+    assert "--full-tests" not in verdict.reason

@@ -96,13 +96,13 @@ def run(
     common.exit_if_incomplete(pipe.store, verified=verify_patches)
 
 
-def _pipeline(run_id, place: Place, limits, images: Images, manifest, store, exclude_flaky=False):
+def _pipeline(run_id, place: Place, limits, images: Images, manifest, store, grading=Grading()):
     """The run's verifier and store; on --resume, the interrupted run's containers go first."""
     from harness import wiring
 
     pipe = wiring.build_pipeline(
-        run_id, place.runs_dir, limits, images.options(), manifest, store, exclude_flaky,
-        images.sandbox,
+        run_id, place.runs_dir, limits, images.options(), manifest, store,
+        grading.exclude_flaky, images.sandbox, grading.full_tests, overlap=True,
     )  # fmt: skip
     if place.resume and (removed := pipe.sandbox.cleanup(run_id)):
         console.print(f"removed {removed} container(s) left by the interrupted run")
@@ -193,7 +193,7 @@ def eval_command(
     store = common.open_run(place.runs_dir / run_id, identity, place.resume)
     manifest = _eval_manifest(store, identity, cost, grading.include_flagged, place.resume)
     with store.writer():
-        pipe = _pipeline(run_id, place, limits, images, manifest, store, grading.exclude_flaky)
+        pipe = _pipeline(run_id, place, limits, images, manifest, store, grading)
         chosen = _buildable(pipe, chosen, cluster.executor, grading.skip_unbuildable)
         if imported:
             kept = {i.instance_id for i in chosen}
@@ -316,6 +316,7 @@ def _remote_verify(pipe, cluster: Cluster, limits, images: Images):
         str(wiring.cache_dir()),
         os.environ.get("SWEM_REPO_SOURCE"),
         images.sandbox,
+        pipe.verifier.full_tests,
     )
     from sandbox import backends
 

@@ -86,6 +86,15 @@ ExcludeFlaky = Annotated[
         rich_help_panel="Verification",
     ),
 ]
+FullTests = Annotated[
+    bool,
+    typer.Option(
+        help="Run every test even after a required one failed. By default a pytest run ends "
+        "at the first FAIL_TO_PASS or PASS_TO_PASS test that fails, which already decides the "
+        "verdict; the verdict lists the tests it did not run.",
+        rich_help_panel="Verification",
+    ),
+]
 IncludeFlagged = Annotated[
     bool,
     typer.Option(
@@ -479,6 +488,7 @@ class Cluster(OptionGroup):
 class Grading(OptionGroup):
     include_flagged: IncludeFlagged = False
     exclude_flaky: ExcludeFlaky = False
+    full_tests: FullTests = False
     skip_unbuildable: Annotated[
         bool,
         typer.Option(

@@ -16,6 +16,7 @@ from harness.cli.options import (
     HALF_THE_CORES,
     Dataset,
     ExcludeFlaky,
+    FullTests,
     Images,
     Instances,
     Isolation,
@@ -51,6 +52,7 @@ def verify(
     runs_dir: RunsDir = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
     exclude_flaky: ExcludeFlaky = False,
+    full_tests: FullTests = False,
     isolation: Isolation = Isolation(),
     images: Images = Images(),
 ) -> None:
@@ -70,6 +72,7 @@ def verify(
         {"command": "verify", "dataset": dataset, "instance": instance},
         exclude_flaky=exclude_flaky,
         backend=images.sandbox,
+        full_tests=full_tests,
     )
     try:
         verdict = pipe.verifier.verify(target, text)
@@ -147,6 +150,7 @@ def validate(
         images.options(),
         {"command": "validate", "dataset": dataset, "repeat": repeat},
         backend=images.sandbox,
+        full_tests=True,  # --repeat measures every test's outcome
     )
     console.print(
         f"validating {len(chosen)} instance(s) from {dataset}, "
