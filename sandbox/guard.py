@@ -70,6 +70,8 @@ class Channel:
     tests: dict[str, str] = field(default_factory=dict)
     """nodeid -> PASSED, FAILED, ERROR, SKIPPED, XFAIL or XPASS."""
     exitstatus: int | None = None
+    seconds: float | None = None
+    """pytest's own time, session start to finish (the eval script's reinstall excluded)."""
     forged: int = 0
     tampered: list[str] = field(default_factory=list)
     stopped_at: str | None = None
@@ -90,7 +92,7 @@ def read_channel(data: bytes, key: str, key_left: bool) -> Channel:
             continue
         record = json.loads(body)
         if record.get("event") == "finish":
-            channel.exitstatus = record["exitstatus"]
+            channel.exitstatus, channel.seconds = record["exitstatus"], record.get("seconds")
         elif record.get("event") == "stopped":
             channel.stopped_at, channel.stop_why = record["nodeid"], record["why"]
         elif record.get("event") == "reordered":

@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import sys
+import time
 
 import pytest
 
@@ -169,9 +170,19 @@ def _stop(item, emit, why):
         session.shouldstop = reason
 
 
+_STARTED = []
+
+
+def pytest_sessionstart(session):
+    if _outer(session.config):
+        _STARTED.append(time.monotonic())
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _outer(session.config):
-        _ARMED[0]({"event": "finish", "exitstatus": int(exitstatus)})
+        # pytest's own seconds (collection and tests), apart from the eval script's reinstall
+        seconds = time.monotonic() - _STARTED[0] if _STARTED else None
+        _ARMED[0]({"event": "finish", "exitstatus": int(exitstatus), "seconds": seconds})
 
 
 @pytest.hookimpl(trylast=True)

@@ -306,6 +306,10 @@ def test_a_failing_required_test_ends_the_run(make_pipeline, mini_instances):
         "tests/test_evaluator.py::test_evaluation_error_is_an_arithmetic_error"
     ]
     assert "FAIL_TO_PASS tests run first" not in verdict.reason and "--full-tests" in verdict.reason
+    assert verdict.durations["pytest_s"] < pipe.verifier.first_after_s  # so: none first next
+    noop = edit(EVALUATOR, "def evaluate(source):\n", "def evaluate(source):  # reviewed\n")
+    again = pipe.verifier.verify(instance, noop)
+    assert again.not_run and "FAIL_TO_PASS tests run first" not in again.reason
 
 
 def test_a_failing_fail_to_pass_test_run_first_ends_the_run(make_pipeline, mini_instances):
