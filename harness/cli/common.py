@@ -128,6 +128,7 @@ def run_with_progress(evaluation, state, pipe, output, imported=None) -> None:
     try:
         with Reporter(state, console, "quiet" if output.quiet else "auto", output.progress):
             evaluation.run(imported)
+        pipe.sandbox.cleanup(pipe.store.run_id)  # containers started ahead, removals pending
     except KeyboardInterrupt:
         console.print("interrupted: containers removed and records flushed. Continue with:")
         console.print(f"  {resume_command(pipe.store.run_id)}", soft_wrap=True, markup=False)
