@@ -40,6 +40,7 @@ def coverage_table(summaries: list[dict]) -> Table:
         table.add_column(f"k={k}", justify="right")
     table.add_column("official@n", justify="right")
     table.add_column("majority", justify="right")
+    table.add_column("semantic vote", justify="right")
     table.add_column("first valid", justify="right")
     for name in ("suspicious", "flagged", "apply failed", "timeout", "error", "missing"):
         table.add_column(name, justify="right")
@@ -56,6 +57,7 @@ def coverage_table(summaries: list[dict]) -> Table:
             *cells,
             f"{official[last]:.1%}" if last else "-",
             f"{s['selection']['majority_vote']:.1%}",
+            f"{s['selection'].get('semantic_vote', 0):.1%}",
             f"{s['selection']['first_valid']:.1%}",
             str(s["patch_statuses"].get("suspicious", 0)),
             str(sum(s.get("flags", {}).values())),
@@ -83,6 +85,7 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
                 continue
             xs = [k * scale for k in ks]
             (line,) = ax.plot(xs, cov, marker="o", ms=3, label=s["run_id"])
+            _plot_selection(ax, s, scale, line.get_color())
             if s.get("fit"):
                 law = PowerLaw(s["fit"]["a"], s["fit"]["b"])
                 fine = [k / 4 for k in range(4, 4 * max(ks) * 4 + 1)]
@@ -109,15 +112,55 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-def predictions(store: RunStore, summary: dict, model_name: str) -> list[dict[str, str]]:
-    """The majority-vote patch per issue among those that apply (empty when there is none), as
-    SWE-bench predictions."""
+SELECTED_PATCH = {
+    "vote": "majority_patch",
+    "semantic-vote": "semantic_vote_patch",
+    "first-valid": "first_valid_patch",
+}
+"""Where the summary keeps each selector's pick for an issue (over all its samples)."""
+
+
+def _plot_selection(ax, summary: dict, scale: float, color) -> None:
+    """Each selector's selection@k under its run's coverage line: same colour, dotted, its
+    own marker."""
+    for (name, curve), marker in zip(
+        summary.get("selection_at", {}).items(), ("x", "s", "^"), strict=False
+    ):
+        xs = [k * scale for k in curve["k"]]
+        label = f"{summary['run_id']}: {name}"
+        ax.plot(xs, curve["mean"], ":", marker=marker, ms=4, mfc="none", color=color, label=label)
+
+
+def selection_gap(summary: dict) -> str:
+    """Coverage and each selector at the largest k of the selection curves, and the gap."""
+    curves = summary.get("selection_at") or {}
+    if not curves:
+        return ""
+    k = next(iter(curves.values()))["k"][-1]
+    coverage = summary.get("coverage_at", {}).get(str(k))
+    if coverage is None:
+        return ""
+    parts = [
+        f"{name} {c['mean'][-1]:.1%} (gap {coverage - c['mean'][-1]:+.1%})"
+        for name, c in curves.items()
+    ]
+    return f"at k = {k}: coverage {coverage:.1%}; " + "; ".join(parts)
+
+
+def predictions(
+    store: RunStore, summary: dict, model_name: str, chosen_by: str = "vote"
+) -> list[dict[str, str]]:
+    """The patch the named selector picks per issue among those that apply (empty when there
+    is none), as SWE-bench predictions."""
+    from harness.selection import selector
+
+    selector(chosen_by)  # a one-line error for an unknown name
     patches = {(c.instance_id, c.patch_sha): c.patch for c in store.candidates() if c.patch_sha}
     return [
         {
             "instance_id": iid,
             "model_name_or_path": model_name,
-            "model_patch": patches.get((iid, issue["majority_patch"]), ""),
+            "model_patch": patches.get((iid, issue.get(SELECTED_PATCH[chosen_by])), ""),
         }
         for iid, issue in summary["issues"].items()
     ]
@@ -154,7 +197,9 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
             + ("" if s.get("complete") else " (incomplete)"),
             f"- solved by any sample: {s['resolved_any']:.1%}; majority vote "
             f"{s['selection']['majority_vote']:.1%}; "
-            f"first valid {s['selection']['first_valid']:.1%}",
+            f"first valid {s['selection']['first_valid']:.1%}; semantic vote "
+            f"{s['selection'].get('semantic_vote', 0):.1%}",
+            f"- selection without the hidden tests, {selection_gap(s) or 'no curve'}",
             f"- distinct patches: {_statuses(s)}; samples missing: "
             f"{s.get('missing', {}).get('samples', 0)} ({s.get('convention', '')})",
             f"- tokens: {s['tokens']['prompt']:,} prompt + {s['tokens']['completion']:,} "
@@ -212,14 +257,17 @@ def official_report_name(summary: dict) -> str:
 
 
 def write_report(
-    run_dirs: list[Path], out_dir: Path, include_flagged: bool | None = None
+    run_dirs: list[Path],
+    out_dir: Path,
+    include_flagged: bool | None = None,
+    chosen_by: str = "vote",
 ) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = [load_summary(d, include_flagged) for d in run_dirs]
     summaries = [s for _, s in loaded]
     for store, s in loaded:
         store.write_json("summary.json", s)
-        preds = predictions(store, s, s.get("model") or "swe-monkeys")
+        preds = predictions(store, s, s.get("model") or "swe-monkeys", chosen_by)
         (out_dir / f"{store.run_id}.predictions.jsonl").write_text(
             "".join(json.dumps(p) + "\n" for p in preds)
         )

@@ -28,10 +28,11 @@ from harness.metrics import (
     log_spaced_ks,
     majority_vote,
 )
+from harness.selection import selection_curves, semantic_key, semantic_vote
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CONVENTION = (
     "n and c count decided samples only; samples the model server never answered and patches "
     "whose verification never finished are missing (retried on --resume), never failures; in "
@@ -62,6 +63,8 @@ def summarize(
         for iid in identity.get("instances") or sorted(by_issue)
         if iid not in unbuildable
     }
+    chosen_from = [issue.pop("_selection_input") for issue in issues.values()]
+    n_min = min((len(samples) for samples, _ in chosen_from), default=0)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": store.run_id,
@@ -73,6 +76,7 @@ def summarize(
         "unbuildable": unbuildable,
         "issues": issues,
         **_aggregate(store, issues, identity, price),
+        "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
     }
 
 
@@ -114,7 +118,13 @@ def _issue(
     resolving = {s for s, v in seen.items() if v and counts(v)}
     flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
     pick, first = majority_vote(applying), first_valid(applying)
+    keys = {c.patch_sha: semantic_key(c.patch) for c in answered if c.patch_sha in seen}
+    samples = [(s, keys[s]) if s else (None, None) for s in applying]
+    semantic = semantic_vote(samples)
     return {
+        "_selection_input": (samples, frozenset(resolving)),
+        "semantic_vote_patch": semantic,
+        "semantic_vote_resolved": semantic in resolving,
         "n": len(outcomes) + (absent if predictions else 0),
         "c": sum(outcomes),
         "c_official": sum(official),
@@ -133,6 +143,7 @@ def _issue(
         "majority_patch": pick,
         "majority_resolved": pick in resolving,
         "majority_status": _status(verdicts, iid, pick),
+        "first_valid_patch": first,
         "first_valid_resolved": first in resolving,
         "prompt_tokens": sum(c.prompt_tokens for c in cands),
         "completion_tokens": sum(c.completion_tokens for c in cands),
@@ -230,6 +241,7 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
         "selection": {
             "majority_vote": sum(i["majority_resolved"] for i in issues.values()) / n_issues,
             "first_valid": sum(i["first_valid_resolved"] for i in issues.values()) / n_issues,
+            "semantic_vote": sum(i["semantic_vote_resolved"] for i in issues.values()) / n_issues,
         },
         "tokens": {"prompt": prompt, "completion": completion},
         "generation_wall_s": wall,

@@ -96,6 +96,7 @@ def test_eval_verifies_duplicates_once_and_reports(docker_engine, tmp_path):
     assert summary["selection"] == {
         "majority_vote": pytest.approx(2 / 3),
         "first_valid": pytest.approx(2 / 3),
+        "semantic_vote": pytest.approx(2 / 3),
     }
     assert summary["cost"]["dollars"] > 0
 

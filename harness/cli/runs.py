@@ -28,16 +28,30 @@ def report(
             help="Count screen-flagged candidates (default: as the run was made).",
         ),
     ] = None,
+    selector: Annotated[
+        str,
+        typer.Option(
+            help="Which patch per issue the predictions file holds: vote (the most frequent "
+            "normalised patch), semantic-vote (votes pooled over patches that differ only in "
+            "comments and spacing) or first-valid. None of them reads the hidden tests.",
+        ),
+    ] = "vote",
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
-    """Table, coverage-versus-samples and -cost plots (PNG), JSON, Markdown, and the selected
-    patch per issue as SWE-bench predictions; a FLOPs-matched comparison for two runs."""
-    from harness.report import coverage_table, write_report
+    """Table, coverage-versus-samples and -cost plots (PNG, with each selector's
+    selection@k), JSON, Markdown, and the selected patch per issue as SWE-bench predictions;
+    a FLOPs-matched comparison for two runs."""
+    from harness.report import coverage_table, selection_gap, write_report
+    from harness.selection import selector as named_selector
 
+    named_selector(selector)  # before any work: a one-line error for an unknown name
     paths = [resolve_run(ref, runs_dir) for ref in runs]
     out = out or (paths[0] / "report")
-    result = write_report(paths, out, include_flagged)
+    result = write_report(paths, out, include_flagged, selector)
     console.print(coverage_table(result["summaries"]))
+    for s in result["summaries"]:
+        if gap := selection_gap(s):
+            console.print(f"{s['run_id']}: selection without the hidden tests, {gap}")
     for row in result["matched"]:
         console.print(f"FLOPs-matched: {row}")
     console.print(

@@ -1,0 +1,131 @@
+"""Choosing one patch without the hidden tests (issue #16): the semantic key, the selectors,
+selection@k, the report's predictions, and that no selector can read a hidden test."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agents.scripted_server import Reply, ScriptedServer
+from harness import selection
+from harness.cli import app
+from harness.errors import UserError
+from harness.selection import first_valid, selection_curves, semantic_key, semantic_vote, vote
+
+BASE = "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
+
+
+def patch(*added: str) -> str:
+    return BASE + "-    return x\n" + "".join(f"+{line}\n" for line in added)
+
+
+def test_comments_blank_lines_and_spacing_do_not_change_the_semantic_key():
+    plain = semantic_key(patch("    return x+1"))
+    assert semantic_key(patch("    return x + 1  # off by one")) == plain
+    assert semantic_key(patch("    # the fix", "", "    return  x +1")) == plain
+    assert semantic_key(patch("    return x + 2")) != plain
+    assert semantic_key(patch("return x + 1")) != plain  # indentation is Python's syntax
+    assert semantic_key(patch('    return "x  +  1"')) != semantic_key(patch('    return "x + 1"'))
+
+
+def test_a_pooled_minority_beats_a_wrong_majority():
+    """Three samples of one wrong patch against four of the right change worded apart."""
+    wrong = [("w", "kw")] * 3
+    right = [(f"r{i}", "kr") for i in range(4)]
+    samples = [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]]
+    assert vote(samples) == "w"  # each wording of the fix has one vote
+    assert semantic_vote(samples) == "r0"  # the earliest patch of the winning change
+    assert first_valid([(None, None), *samples]) == "w"
+    assert vote([(None, None)]) is None
+
+
+def test_selection_at_k_averages_subsets_and_is_exact_at_all_samples():
+    wrong = [("w", "kw")] * 3
+    right = [(f"r{i}", "kr") for i in range(4)]
+    issue = (
+        [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]],
+        frozenset({"r0", "r1", "r2", "r3"}),
+    )
+    curves = selection_curves([issue], [1, 3, 7], rounds=64, seed=1)
+    assert curves["semantic-vote"]["mean"][-1] == 1.0 and curves["vote"]["mean"][-1] == 0.0
+    assert curves["vote"]["spread"][-1] == 0.0  # one exact round at k = all samples
+    assert curves["first-valid"]["mean"][0] == pytest.approx(4 / 7, abs=0.15)  # any one sample
+    assert curves == selection_curves([issue], [1, 3, 7], rounds=64, seed=1)  # seeded
+
+
+def test_no_selector_can_read_a_hidden_test():
+    """The module that chooses imports nothing that holds an instance, a verdict or a test,
+    and names none of their fields; a selector's choice is the same whichever patches
+    resolve (it is never told)."""
+    source = Path(selection.__file__).read_text()
+    tree = ast.parse(source)
+    imported = {
+        alias.name if isinstance(node, ast.Import) else node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not {m for m in imported if m and m.startswith(("harness", "sandbox", "agents"))} - {
+        "harness.errors"
+    }
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    hidden = {"test_patch", "fail_to_pass", "pass_to_pass", "FAIL_TO_PASS", "PASS_TO_PASS"}
+    assert not (names & (hidden | {"Instance", "Verdict", "verdicts"}))
+    samples = [("a", "ka"), ("b", "kb"), ("b", "kb")]
+    for name, choose in selection.SELECTORS.items():
+        assert choose(samples) == choose(list(samples)), name
+
+
+# End to end: the scripted model's slugify samples, verified for real in the mini benchmark.
+WRONG = (
+    "### textkit/slug.py\n<<<<<<< SEARCH\n    return text.lstrip(sep)\n=======\n"
+    "    return text.rstrip(sep)\n>>>>>>> REPLACE\n"
+)
+
+
+def right(note: str) -> str:
+    return (
+        "### textkit/slug.py\n<<<<<<< SEARCH\n    return text.lstrip(sep)\n=======\n"
+        f"    return text.strip(sep)  # {note}\n>>>>>>> REPLACE\n"
+    )
+
+
+SAMPLES = [WRONG, right("both ends"), WRONG, right("fix"), WRONG, right("strip"), right("ok")]
+
+
+def respond(body: dict) -> list[Reply]:
+    if "Which of these files" in body["messages"][-1]["content"]:
+        return [Reply("textkit/slug.py")]
+    return [Reply(SAMPLES[(body["seed"] + j) % len(SAMPLES)]) for j in range(body["n"])]
+
+
+def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path):
+    with ScriptedServer([], responder=respond) as server:
+        args = ["eval", "-d", "mini", "--instances", "swe-monkeys__textkit-1", "-k", "7"]
+        args += ["--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)]
+        args += ["--run-id", "sel", "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "sel" / "summary.json").read_text())
+    assert summary["coverage_at"]["7"] == 1.0
+    assert summary["selection"]["majority_vote"] == 0.0  # three of one wrong patch
+    assert summary["selection"]["semantic_vote"] == 1.0  # four wordings of the fix
+    assert summary["selection"]["first_valid"] == 0.0
+    assert summary["selection_at"]["semantic-vote"]["k"][-1] == 7
+    for chosen_by, fixed in (("vote", False), ("semantic-vote", True)):
+        out = tmp_path / chosen_by
+        report = CliRunner().invoke(
+            app, ["report", str(tmp_path / "sel"), "--out", str(out), "--selector", chosen_by]
+        )
+        assert report.exit_code == 0, report.output
+        assert "selection without the hidden tests, at k = 7" in report.output
+        (pred,) = [json.loads(x) for x in (out / "sel.predictions.jsonl").read_text().splitlines()]
+        assert ("text.strip(sep)" in pred["model_patch"]) is fixed
+    bad = CliRunner().invoke(app, ["report", str(tmp_path / "sel"), "--selector", "oracle"])
+    assert isinstance(bad.exception, UserError)  # the CLI's main prints it in one line
+    assert "use one of first-valid, vote, semantic-vote" in str(bad.exception)
