@@ -116,6 +116,7 @@ SELECTED_PATCH = {
     "vote": "majority_patch",
     "semantic-vote": "semantic_vote_patch",
     "first-valid": "first_valid_patch",
+    "regression-vote": "regression_vote_patch",
 }
 """Where the summary keeps each selector's pick for an issue (over all its samples)."""
 
@@ -124,7 +125,7 @@ def _plot_selection(ax, summary: dict, scale: float, color) -> None:
     """Each selector's selection@k under its run's coverage line: same colour, dotted, its
     own marker."""
     for (name, curve), marker in zip(
-        summary.get("selection_at", {}).items(), ("x", "s", "^"), strict=False
+        summary.get("selection_at", {}).items(), ("x", "s", "^", "D"), strict=False
     ):
         xs = [k * scale for k in curve["k"]]
         label = f"{summary['run_id']}: {name}"

@@ -2,7 +2,8 @@
 
 A selector sees what a deployer has: for each sample, in sample order, the sha of its
 normalised patch (None when it made no patch, did not apply, or the integrity screen set it
-aside) and its semantic key. It never sees an instance, a verdict or a test: the scoring
+aside), its semantic key, and how many of the repo's own tests near its edits it broke
+(`sandbox/regression.py`). It never sees an instance, a verdict or a test: the scoring
 below looks at which patches resolve only after the choice is made, and
 `tests/test_selection.py` checks that this module reads nothing hidden.
 
@@ -23,8 +24,10 @@ import tokenize
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-Sample = tuple[str | None, str | None]
-"""(patch sha, semantic key) of one sample; both None when it gave no usable patch."""
+Sample = tuple[str | None, str | None, int | None]
+"""(patch sha, semantic key, regression strikes) of one sample: sha and key None when it gave
+no usable patch; strikes None when unknown (`harness signals` not run, or no test near the
+edit)."""
 Selector = Callable[[Sequence[Sample]], str | None]
 
 _FILE = re.compile(r"^diff --git a/\S+ b/(\S+)", re.M)
@@ -76,7 +79,7 @@ _NOISE = {
 
 
 def first_valid(samples: Sequence[Sample]) -> str | None:
-    return next((sha for sha, _ in samples if sha), None)
+    return next((s[0] for s in samples if s[0]), None)
 
 
 def vote(samples: Sequence[Sample]) -> str | None:
@@ -98,10 +101,19 @@ def _vote(samples: Sequence[Sample], key: Callable[[Sample], str | None]) -> str
     return next(s[0] for s in samples if s[0] and counts[key(s)] == best)
 
 
+def regression_vote(samples: Sequence[Sample]) -> str | None:
+    """The vote among patches that broke none of the repo's tests near their edits; failing
+    that, among those not known to break any; failing that, among all."""
+    valid = [s for s in samples if s[0]]
+    pool = [s for s in valid if s[2] == 0] or [s for s in valid if s[2] is None] or valid
+    return vote(pool)
+
+
 SELECTORS: dict[str, Selector] = {
     "first-valid": first_valid,
     "vote": vote,
     "semantic-vote": semantic_vote,
+    "regression-vote": regression_vote,
 }
 
 

@@ -25,7 +25,13 @@ from typing import Any
 from harness.errors import UserError
 from harness.types import Candidate, Completion, Verdict, VerdictStatus
 
-RECORD_FILES = ("candidates.jsonl", "verdicts.jsonl", "overhead.jsonl", "timing.jsonl")
+RECORD_FILES = (
+    "candidates.jsonl",
+    "verdicts.jsonl",
+    "overhead.jsonl",
+    "timing.jsonl",
+    "signals.jsonl",
+)
 QUARANTINE = "quarantine"
 SYNC_EVERY_S = 1.0
 
@@ -170,14 +176,19 @@ class RunStore:
     def close(self) -> None:
         """fsync and close the record files (the writer does this when it lets go)."""
         with self._lock:
+            error = None
             try:
                 self._sync()
             except OSError as exc:
-                raise _write_error(self.run_dir, exc) from None
-            finally:
-                for f in self._files.values():
+                error = exc
+            for f in self._files.values():
+                try:
                     f.close()
-                self._files.clear()
+                except OSError as exc:  # bytes a full disk refused: that append already said so
+                    error = error or exc
+            self._files.clear()
+            if error is not None:
+                raise _write_error(self.run_dir, error) from None
 
     def append_verdict(self, verdict: Verdict) -> None:
         data = verdict.to_dict()
@@ -209,6 +220,16 @@ class RunStore:
         self._append(
             "overhead.jsonl", {"instance_id": instance_id, "purpose": purpose, **asdict(completion)}
         )
+
+    def append_signal(self, record: dict[str, Any]) -> None:
+        """A selection signal of one distinct candidate (`harness signals`)."""
+        self._append("signals.jsonl", record)
+
+    def signals(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest signal per (instance, patch sha)."""
+        if not (self.run_dir / "signals.jsonl").exists():
+            return {}
+        return {(r["instance_id"], r["patch_sha"]): r for r in self.stream("signals.jsonl")}
 
     def write_json(self, name: str, data: Any) -> Path:
         self._mkdir()

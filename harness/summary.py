@@ -28,7 +28,7 @@ from harness.metrics import (
     log_spaced_ks,
     majority_vote,
 )
-from harness.selection import selection_curves, semantic_key, semantic_vote
+from harness.selection import regression_vote, selection_curves, semantic_key, semantic_vote
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict
 
@@ -58,8 +58,9 @@ def summarize(
     if include_flagged is None:
         include_flagged = bool(manifest.get("include_flagged"))
     unbuildable = manifest.get("unbuildable") or {}
+    signals = store.signals()
     issues = {
-        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged)
+        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged, signals)
         for iid in identity.get("instances") or sorted(by_issue)
         if iid not in unbuildable
     }
@@ -77,6 +78,10 @@ def summarize(
         "issues": issues,
         **_aggregate(store, issues, identity, price),
         "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
+        "selection_cost": {
+            "regression_container_s": round(sum(r["seconds"] for r in signals.values()), 3),
+            "regression_signals": len(signals),
+        },
     }
 
 
@@ -87,6 +92,7 @@ def _issue(
     k: int | None,
     predictions: bool,
     include_flagged: bool = False,
+    signals: dict[tuple[str, str], dict] | None = None,
 ) -> dict[str, Any]:
     answered = [c for c in cands if not c.missing]
     shas = [c.patch_sha for c in answered]
@@ -119,12 +125,15 @@ def _issue(
     flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
     pick, first = majority_vote(applying), first_valid(applying)
     keys = {c.patch_sha: semantic_key(c.patch) for c in answered if c.patch_sha in seen}
-    samples = [(s, keys[s]) if s else (None, None) for s in applying]
-    semantic = semantic_vote(samples)
+    strikes = {s: _strikes((signals or {}).get((iid, s))) for s in keys}
+    samples = [(s, keys[s], strikes[s]) if s else (None, None, None) for s in applying]
+    semantic, regression = semantic_vote(samples), regression_vote(samples)
     return {
         "_selection_input": (samples, frozenset(resolving)),
         "semantic_vote_patch": semantic,
         "semantic_vote_resolved": semantic in resolving,
+        "regression_vote_patch": regression,
+        "regression_vote_resolved": regression in resolving,
         "n": len(outcomes) + (absent if predictions else 0),
         "c": sum(outcomes),
         "c_official": sum(official),
@@ -189,6 +198,14 @@ def _curve(issues: dict) -> dict[str, Any]:
     }
 
 
+def _strikes(signal: dict | None) -> int | None:
+    """A candidate's regression strikes; None when unknown (no signal, no test near its
+    edits, or the check could not run)."""
+    if not signal or signal.get("error") or not signal.get("tests"):
+        return None
+    return len(signal["strikes"])
+
+
 def _missing(issues: dict) -> dict[str, int]:
     return {
         "samples": sum(i["missing"] for i in issues.values()),
@@ -242,6 +259,8 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
             "majority_vote": sum(i["majority_resolved"] for i in issues.values()) / n_issues,
             "first_valid": sum(i["first_valid_resolved"] for i in issues.values()) / n_issues,
             "semantic_vote": sum(i["semantic_vote_resolved"] for i in issues.values()) / n_issues,
+            "regression_vote": sum(i["regression_vote_resolved"] for i in issues.values())
+            / n_issues,
         },
         "tokens": {"prompt": prompt, "completion": completion},
         "generation_wall_s": wall,

@@ -153,6 +153,19 @@ def build_pipeline(
     return Pipeline(verifier, store, sandbox, found.name_for, verdict_key)
 
 
+def regression_check(
+    run_id: str, limits: SandboxLimits, images: ImageOptions = ImageOptions(), backend="docker"
+):
+    """The regression signal's runner on the named backend (`harness signals`)."""
+    from sandbox import backends
+    from sandbox.regression import RegressionCheck
+
+    register_minibench_specs()
+    chosen = backends.get(backend)
+    found = chosen.images(images, image_sources())
+    return RegressionCheck(chosen.sandbox(), found.image_for, limits, run_id)
+
+
 def image_sources() -> ImageSources:
     """SWE-bench repos from SWEM_REPO_SOURCE; the mini benchmark's from its generated mirrors."""
     mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))

@@ -6,6 +6,7 @@ test log with the official parser and grading functions. Everything here is pure
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import sys
@@ -232,6 +233,27 @@ def eval_script(
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
     lines[start:start] = list(prelude)
     return "\n".join(["#!/bin/bash", "set -uxo pipefail", *environment, *lines]) + "\n"
+
+
+def regression_script(
+    instance: Instance,
+    test_files: list[str],
+    prelude: list[str] | tuple[str, ...] = (),
+    environment: list[str] | tuple[str, ...] = (),
+) -> str:
+    """The environment part of the eval script (activation, the spec's reinstall), then the
+    spec's test command on the repo's own `test_files` as they are at the base commit. Built
+    from the instance with its hidden tests removed: no test patch is applied, and none is
+    even read."""
+    import shlex
+
+    blind = dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
+    lines = eval_script(blind, (), environment).splitlines()
+    cut = lines.index(": no test files to reset")
+    files = " ".join(shlex.quote(f) for f in test_files)
+    tests = [f": '{START_TEST_OUTPUT}'", f"{test_command(blind)} {files}"]
+    tests += [f'echo "{EXIT_CODE_MARKER} $?"', f": '{END_TEST_OUTPUT}'"]
+    return "\n".join([*lines[:cut], *prelude, *tests]) + "\n"
 
 
 def parse_statuses(instance: Instance, text: str) -> dict[str, str]:

@@ -97,6 +97,7 @@ def test_eval_verifies_duplicates_once_and_reports(docker_engine, tmp_path):
         "majority_vote": pytest.approx(2 / 3),
         "first_valid": pytest.approx(2 / 3),
         "semantic_vote": pytest.approx(2 / 3),
+        "regression_vote": pytest.approx(2 / 3),  # no signals: the plain vote
     }
     assert summary["cost"]["dollars"] > 0
 

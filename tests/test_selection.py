@@ -14,7 +14,14 @@ from agents.scripted_server import Reply, ScriptedServer
 from harness import selection
 from harness.cli import app
 from harness.errors import UserError
-from harness.selection import first_valid, selection_curves, semantic_key, semantic_vote, vote
+from harness.selection import (
+    first_valid,
+    regression_vote,
+    selection_curves,
+    semantic_key,
+    semantic_vote,
+    vote,
+)
 
 BASE = "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
 
@@ -34,18 +41,26 @@ def test_comments_blank_lines_and_spacing_do_not_change_the_semantic_key():
 
 def test_a_pooled_minority_beats_a_wrong_majority():
     """Three samples of one wrong patch against four of the right change worded apart."""
-    wrong = [("w", "kw")] * 3
-    right = [(f"r{i}", "kr") for i in range(4)]
+    wrong = [("w", "kw", None)] * 3
+    right = [(f"r{i}", "kr", None) for i in range(4)]
     samples = [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]]
     assert vote(samples) == "w"  # each wording of the fix has one vote
     assert semantic_vote(samples) == "r0"  # the earliest patch of the winning change
-    assert first_valid([(None, None), *samples]) == "w"
-    assert vote([(None, None)]) is None
+    assert first_valid([(None, None, None), *samples]) == "w"
+    assert vote([(None, None, None)]) is None
+
+
+def test_regression_vote_prefers_patches_that_broke_no_existing_test():
+    samples = [("w", "kw", 1), ("w", "kw", 1), ("r", "kr", 0), ("u", "ku", None)]
+    assert vote(samples) == "w" and regression_vote(samples) == "r"
+    unknown = [("w", "kw", 2), ("w", "kw", 2), ("u", "ku", None)]
+    assert regression_vote(unknown) == "u"  # not known to break anything beats known to
+    assert regression_vote([("w", "kw", 1)]) == "w"  # all broke something: plain vote
 
 
 def test_selection_at_k_averages_subsets_and_is_exact_at_all_samples():
-    wrong = [("w", "kw")] * 3
-    right = [(f"r{i}", "kr") for i in range(4)]
+    wrong = [("w", "kw", None)] * 3
+    right = [(f"r{i}", "kr", None) for i in range(4)]
     issue = (
         [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]],
         frozenset({"r0", "r1", "r2", "r3"}),
@@ -76,7 +91,7 @@ def test_no_selector_can_read_a_hidden_test():
     names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     hidden = {"test_patch", "fail_to_pass", "pass_to_pass", "FAIL_TO_PASS", "PASS_TO_PASS"}
     assert not (names & (hidden | {"Instance", "Verdict", "verdicts"}))
-    samples = [("a", "ka"), ("b", "kb"), ("b", "kb")]
+    samples = [("a", "ka", None), ("b", "kb", 0), ("b", "kb", 0)]
     for name, choose in selection.SELECTORS.items():
         assert choose(samples) == choose(list(samples)), name
 
@@ -128,4 +143,53 @@ def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path)
         assert ("text.strip(sep)" in pred["model_patch"]) is fixed
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "sel"), "--selector", "oracle"])
     assert isinstance(bad.exception, UserError)  # the CLI's main prints it in one line
-    assert "use one of first-valid, vote, semantic-vote" in str(bad.exception)
+    assert "use one of first-valid, vote, semantic-vote, regression-vote" in str(bad.exception)
+
+
+def test_the_regression_run_never_sees_the_hidden_tests(mini_instances):
+    from sandbox import swebench_adapter
+    from sandbox.regression import blind, near_tests
+
+    instance = mini_instances["swe-monkeys__textkit-1"]
+    script = swebench_adapter.regression_script(instance, ["tests/test_slug.py"])
+    assert script == swebench_adapter.regression_script(blind(instance), ["tests/test_slug.py"])
+    assert "test_trailing_punctuation_is_dropped" not in script and "git apply" not in script
+    listed = ["textkit/slug.py", "tests/test_slug.py", "tests/test_wrap.py", "a/slug_test.py"]
+    assert near_tests(listed, ["textkit/slug.py"]) == ["a/slug_test.py", "tests/test_slug.py"]
+
+
+# The majority, even pooled by meaning, is wrong (rstrip breaks an existing test); the
+# regression signal finds it.
+BREAKS = [WRONG, right("a"), WRONG, right("a"), WRONG, right("a"), WRONG]
+
+
+def respond_breaking(body: dict) -> list[Reply]:
+    if "Which of these files" in body["messages"][-1]["content"]:
+        return [Reply("textkit/slug.py")]
+    return [Reply(BREAKS[(body["seed"] + j) % len(BREAKS)]) for j in range(body["n"])]
+
+
+def test_a_candidate_that_breaks_an_existing_test_is_passed_over(docker_engine, tmp_path):
+    with ScriptedServer([], responder=respond_breaking) as server:
+        args = ["eval", "-d", "mini", "--instances", "swe-monkeys__textkit-1", "-k", "7"]
+        args += ["--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)]
+        args += ["--run-id", "reg", "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
+        assert CliRunner().invoke(app, args).exit_code == 0
+    result = CliRunner().invoke(app, ["signals", str(tmp_path / "reg"), "--no-pull"])
+    assert result.exit_code == 0, result.output
+    assert "2 candidate(s) checked" in result.output and "1 broke a test" in result.output
+    signals = [json.loads(x) for x in (tmp_path / "reg" / "signals.jsonl").read_text().splitlines()]
+    struck = {tuple(s["strikes"]) for s in signals}
+    assert struck == {(), ("tests/test_slug.py::test_leading_punctuation_is_dropped",)}
+    out = tmp_path / "rep"
+    report = CliRunner().invoke(
+        app, ["report", str(tmp_path / "reg"), "--out", str(out), "--selector", "regression-vote"]
+    )
+    assert report.exit_code == 0, report.output
+    summary = json.loads((tmp_path / "reg" / "summary.json").read_text())
+    assert summary["selection"]["majority_vote"] == 0.0 == summary["selection"]["semantic_vote"]
+    assert summary["selection"]["regression_vote"] == 1.0
+    assert summary["selection_cost"]["regression_signals"] == 2
+    assert summary["selection_cost"]["regression_container_s"] > 0
+    (pred,) = [json.loads(x) for x in (out / "reg.predictions.jsonl").read_text().splitlines()]
+    assert "text.strip(sep)" in pred["model_patch"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +24,12 @@ from harness.cli.options import (
     NetworkCheck,
     Repeat,
     RunId,
+    RunRef,
     RunsDir,
     Split,
     ValidateWorkers,
     grouped,
+    resolve_run,
 )
 from harness.errors import UserError
 
@@ -216,3 +219,53 @@ def _print_validation(results) -> None:
     for title, rows in groups.items():
         if rows:
             console.print(f"[bold red]{title}[/]: " + ", ".join(r.instance_id for r in rows))
+
+
+@command()
+@grouped
+def signals(
+    run: RunRef,
+    runs_dir: RunsDir = Path("runs"),
+    isolation: Isolation = Isolation(),
+    images: Images = Images(),
+) -> None:
+    """Regression signal for each distinct candidate of a run, for `report --selector
+    regression-vote`: the repo's own tests named after the modules it edits, run at the base
+    commit with and without it (never the hidden tests). Costs two container runs per
+    candidate; the container seconds are counted in the report.
+
+    Exit status: 0 done, 2 a usage or setup error."""
+    from harness import wiring
+    from harness.store import RunStore
+
+    path = resolve_run(run, runs_dir)
+    store = RunStore(path)
+    identity = (store.manifest() or {}).get("identity") or {}
+    if not identity.get("dataset"):
+        raise UserError(f"{path} does not say which dataset it ran (no identity in manifest.json)")
+    by_id = {
+        i.instance_id: i
+        for i in wiring.load(
+            identity["dataset"], identity.get("split", "test"), identity["instances"]
+        )
+    }
+    done = store.signals()
+    todo = {}
+    for c in store.candidates():
+        if c.patch_sha and (c.instance_id, c.patch_sha) not in done and c.instance_id in by_id:
+            todo.setdefault((c.instance_id, c.patch_sha), c)
+    check = wiring.regression_check(
+        store.run_id, isolation.limits(), images.options(), images.sandbox
+    )
+    struck = 0
+    with store.writer():
+        for (iid, sha), c in todo.items():
+            edited = list(c.edited_files) or re.findall(r"^diff --git a/\S+ b/(\S+)", c.patch, re.M)
+            signal = check.check(by_id[iid], c.patch, sha, edited)
+            store.append_signal(signal.to_dict())
+            struck += bool(signal.strikes)
+        check.sandbox.cleanup(store.run_id)
+    console.print(
+        f"signals: {len(todo)} candidate(s) checked ({len(done)} already), "
+        f"{struck} broke a test of the repo near their edits"
+    )

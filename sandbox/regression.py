@@ -1,0 +1,133 @@
+"""The regression signal for choosing a patch without the hidden tests (issue #16).
+
+A deployer has the repository's own tests as they are at the base commit. For a candidate,
+the test files named after the modules it edits (`test_<module>.py`, `<module>_test.py`) run
+with and without it in fresh containers; a test that passed without the candidate and does
+not pass with it is a strike. The instance reaches this module with its test patch and its
+FAIL_TO_PASS and PASS_TO_PASS lists removed (`blind`), so nothing hidden can steer it.
+Outcomes come from the guard plugin's signed record, as in verification.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+from harness.config import SandboxLimits
+from harness.protocols import Sandbox, SandboxError
+from harness.types import Instance
+from sandbox import guard, swebench_adapter
+
+PATCH_PATH = "/tmp/patch.diff"
+SCRIPT_PATH = "/regression.sh"
+MAX_TEST_FILES = 5
+TIMEOUT_S = 600.0
+
+
+def blind(instance: Instance) -> Instance:
+    """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
+    return dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
+
+
+def near_tests(listed: list[str], edited: list[str]) -> list[str]:
+    """The repo's test files named after the edited modules, at most MAX_TEST_FILES."""
+    stems = {PurePosixPath(p).stem for p in edited if p.endswith(".py")}
+    names = {f"test_{s}.py" for s in stems} | {f"{s}_test.py" for s in stems}
+    return sorted(p for p in listed if PurePosixPath(p).name in names)[:MAX_TEST_FILES]
+
+
+@dataclasses.dataclass(frozen=True)
+class Signal:
+    instance_id: str
+    patch_sha: str
+    tests: list[str]
+    """The test files run; empty when none is named after an edited module."""
+    strikes: list[str]
+    """Tests that passed at the base commit and do not pass with the candidate."""
+    ran: int
+    seconds: float
+    """Container time of the candidate's run (the base run is shared per test set)."""
+    error: str = ""
+    """Why there is no signal (the runner is not pytest, the patch did not apply, ...)."""
+
+    def to_dict(self) -> dict:
+        return {"kind": "regression", **dataclasses.asdict(self)}
+
+
+class RegressionCheck:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        image_for: Callable[[Instance], str],
+        limits: SandboxLimits,
+        run_id: str,
+    ) -> None:
+        self.sandbox = sandbox
+        self.image_for = image_for
+        self.limits = limits
+        self.run_id = run_id
+        self._base: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+
+    def check(self, instance: Instance, patch: str, patch_sha: str, edited: list[str]) -> Signal:
+        instance = blind(instance)
+        iid = instance.instance_id
+        if not guard.expects_plugin(swebench_adapter.test_command(instance)):
+            return Signal(iid, patch_sha, [], [], 0, 0.0, "the repo's tests do not run in pytest")
+        try:
+            image = self.image_for(instance)
+            tests = near_tests(self._listed(image), edited)
+            if not tests:
+                return Signal(iid, patch_sha, [], [], 0, 0.0)
+            key = (iid, tuple(tests))
+            if key not in self._base:
+                self._base[key], _ = self._outcomes(instance, image, "", tests)
+            after, seconds = self._outcomes(instance, image, patch, tests)
+        except (SandboxError, PatchDidNotApply) as exc:
+            return Signal(iid, patch_sha, [], [], 0, 0.0, str(exc))
+        base = self._base[key]
+        strikes = sorted(t for t, s in base.items() if s == "PASSED" and after.get(t) != "PASSED")
+        return Signal(iid, patch_sha, tests, strikes, len(after), round(seconds, 3))
+
+    def _listed(self, image: str) -> list[str]:
+        with self.sandbox.open(image, self.limits, self.run_id) as session:
+            return session.exec("git ls-files", 120).output.splitlines()
+
+    def _outcomes(self, instance, image, patch: str, tests: list[str]) -> tuple[dict, float]:
+        key = guard.new_key()
+        script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
+        files = {
+            f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
+            guard.KEY_PATH: key,
+            SCRIPT_PATH: script,
+            PATCH_PATH: patch,
+        }
+        start = time.monotonic()
+        with self.sandbox.open(image, self.limits, self.run_id) as session:
+            session.write_files(files)
+            if patch.strip():
+                applied = session.exec(f"git apply --verbose {PATCH_PATH}", 120)
+                if not applied.ok:
+                    raise PatchDidNotApply(_first_line(applied.output))
+            result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
+            try:
+                report, key_left = session.read_file(guard.REPORT_PATH), False
+            except FileNotFoundError:
+                report, key_left = b"", True
+        if result.timed_out:
+            raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
+        channel = guard.read_channel(report, key, key_left)
+        if channel.forged or channel.tampered or not channel.loaded:
+            raise SandboxError("the regression run's record is not trustworthy")
+        return dict(channel.tests), time.monotonic() - start
+
+
+class PatchDidNotApply(Exception):
+    pass
+
+
+def _first_line(output: str) -> str:
+    found = re.search(r"^(error|fatal): .*$", output, re.M)
+    return f"patch did not apply: {found.group(0)[:200]}" if found else "patch did not apply"
