@@ -20,6 +20,7 @@ from harness.config import SandboxLimits
 from harness.protocols import Sandbox, SandboxError
 from harness.types import Instance
 from sandbox import guard, swebench_adapter
+from sandbox.verifier import unsafe_path
 
 PATCH_PATH = "/tmp/patch.diff"
 SCRIPT_PATH = "/regression.sh"
@@ -76,6 +77,8 @@ class RegressionCheck:
         iid = instance.instance_id
         if not guard.expects_plugin(swebench_adapter.test_command(instance)):
             return Signal(iid, patch_sha, [], [], 0, 0.0, "the repo's tests do not run in pytest")
+        if bad := unsafe_path(patch):  # a hook in .git/ would run before pytest, key in reach
+            return Signal(iid, patch_sha, [], [], 0, 0.0, f"patch touches {bad}: not run")
         try:
             image = self.image_for(instance)
             tests = near_tests(self._listed(image), edited)

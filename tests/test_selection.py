@@ -154,6 +154,11 @@ def test_the_regression_run_never_sees_the_hidden_tests(mini_instances):
     script = swebench_adapter.regression_script(instance, ["tests/test_slug.py"])
     assert script == swebench_adapter.regression_script(blind(instance), ["tests/test_slug.py"])
     assert "test_trailing_punctuation_is_dropped" not in script and "git apply" not in script
+    from sandbox.regression import RegressionCheck
+
+    hook = "diff --git a/.git/hooks/post-checkout b/.git/hooks/post-checkout\n"
+    refused = RegressionCheck(None, None, None, "x").check(instance, hook, "sha", ["m.py"])
+    assert "not run" in refused.error and not refused.strikes  # before any container
     listed = ["textkit/slug.py", "tests/test_slug.py", "tests/test_wrap.py", "a/slug_test.py"]
     assert near_tests(listed, ["textkit/slug.py"]) == ["a/slug_test.py", "tests/test_slug.py"]
 
