@@ -240,7 +240,8 @@ class DockerSandbox:
 
     With `overlap` (eval turns it on), container lifecycle leaves the critical path while every
     session still gets a fresh container: the next container of the same image and limits is
-    created and started while a session runs (a standby, one per image), and a closed
+    created and started while a session runs (a standby per image, for the MAX_STANDBY most
+    recent images), and a closed
     session's container is removed in the background. `settle` (also run by `cleanup` and at
     exit) waits for the removals and removes the standbys."""
 
