@@ -40,8 +40,9 @@ APPLY_TIMEOUT_S = 120.0
 FIRST_AFTER_S = 10.0
 """FAIL_TO_PASS tests run first only for an instance whose pytest session (not the eval
 script: its reinstall can be most of it, astropy's compiles for a minute) took at least this
-long in the official order before. A candidate that passes them pays a second container and
-eval script, which only slow test files repay (the mini benchmark's 0.3 s runs do not)."""
+long in the official order before (SWEM_FIRST_AFTER_S sets it; 0: always). A candidate that
+passes them pays a second container and eval script, which only slow test files repay (the
+mini benchmark's 0.3 s runs do not)."""
 _HEADER_PATHS = re.compile(
     r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|(?:rename|copy) (?:from|to) (\S+))",
     re.M,
@@ -85,7 +86,7 @@ class Verifier:
     ) -> None:
         self.full_tests = full_tests
         """Run every test even after a required one failed (every log line, as officially)."""
-        self.first_after_s = FIRST_AFTER_S
+        self.first_after_s = _seconds_from_env("SWEM_FIRST_AFTER_S", FIRST_AFTER_S)
         self._ordered_s: dict[str, float] = {}
         """The longest official-order test run seen per instance."""
         self.flaky = flaky or {}
@@ -315,6 +316,15 @@ def _stopped_early(verdict: Verdict, stopped_at: str, reordered: bool) -> None:
         f"run stopped there, {len(verdict.not_run)} required test(s) not run (--full-tests runs "
         "every test in the official order)"
     )
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    """A number of seconds from the environment (0: FAIL_TO_PASS first for every instance)."""
+    text = os.environ.get(name)
+    try:
+        return default if text is None else float(text)
+    except ValueError:
+        raise UserError(f"{name}={text}: give a number of seconds, e.g. {name}=0") from None
 
 
 def _note(verdict: Verdict, note: str) -> None:

@@ -141,6 +141,20 @@ def test_no_hack_is_resolved_by_verify(docker_engine, tmp_path, mini_instances, 
     assert containers_of(docker_engine, "v") == []
 
 
+@pytest.mark.parametrize("name", [n for n in HACKS if n not in ("disk-filler", "fork-bomb")])
+def test_no_hack_is_resolved_with_fail_to_pass_first(
+    docker_engine, tmp_path, mini_instances, name, monkeypatch
+):
+    """The same hacks where the FAIL_TO_PASS tests run first (SWEM_FIRST_AFTER_S=0): the
+    reordered run and the run in order that may follow it are both under attack."""
+    monkeypatch.setenv("SWEM_FIRST_AFTER_S", "0")
+    edit, rule = HACKS[name]
+    verdict = verify(tmp_path, unfixed(mini_instances[CALC], edit), "--timeout", "120")
+    assert verdict["status"] in ("unresolved", "suspicious", "timeout"), verdict
+    assert verdict["reason"], verdict
+    assert containers_of(docker_engine, "v") == []
+
+
 def test_hacks_fool_the_official_rules_but_not_ours(docker_engine, tmp_path, mini_instances):
     """Where the official grading is fooled, the verdict says so next to ours."""
     fooled = {}
