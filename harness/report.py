@@ -112,15 +112,6 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
     return paths
 
 
-SELECTED_PATCH = {
-    "vote": "majority_patch",
-    "semantic-vote": "semantic_vote_patch",
-    "first-valid": "first_valid_patch",
-    "regression-vote": "regression_vote_patch",
-}
-"""Where the summary keeps each selector's pick for an issue (over all its samples)."""
-
-
 def _plot_selection(ax, summary: dict, scale: float, color) -> None:
     """Each selector's selection@k under its run's coverage line: same colour, dotted, its
     own marker."""
@@ -161,7 +152,7 @@ def predictions(
         {
             "instance_id": iid,
             "model_name_or_path": model_name,
-            "model_patch": patches.get((iid, issue.get(SELECTED_PATCH[chosen_by])), ""),
+            "model_patch": patches.get((iid, issue["picks"][chosen_by]), ""),
         }
         for iid, issue in summary["issues"].items()
     ]
@@ -273,7 +264,7 @@ def write_report(
             "".join(json.dumps(p) + "\n" for p in preds)
         )
         (out_dir / official_report_name(s)).write_text(
-            json.dumps(official_report(s), indent=4) + "\n"
+            json.dumps(official_report(s, chosen_by), indent=4) + "\n"
         )
     plots = plot(summaries, out_dir)
     matched = flops_matched(summaries[0], summaries[1]) if len(summaries) == 2 else []

@@ -24,13 +24,17 @@ import tokenize
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from unidiff import PatchSet
+from unidiff.errors import UnidiffParseError
+
+from harness import metrics
+
 Sample = tuple[str | None, str | None, int | None]
 """(patch sha, semantic key, regression strikes) of one sample: sha and key None when it gave
 no usable patch; strikes None when unknown (`harness signals` not run, or no test near the
 edit)."""
 Selector = Callable[[Sequence[Sample]], str | None]
 
-_FILE = re.compile(r"^diff --git a/\S+ b/(\S+)", re.M)
 _SPACE = re.compile(r"[ \t]+")
 
 
@@ -38,25 +42,29 @@ def semantic_key(patch: str) -> str:
     """The patch with comments, blank lines and spacing inside lines left out: two samples
     that make the same change in different words hash alike. Lines keep their indentation
     (it is Python's syntax) and string literals are untouched."""
-    files = []
-    for chunk in re.split(r"(?=^diff --git )", patch, flags=re.M):
-        head = _FILE.search(chunk)
-        if not head:
-            continue
-        removed, added = [], []
-        for line in chunk.splitlines():
-            if line.startswith(("---", "+++")):
-                continue
-            if line[:1] in "+-" and (code := _code(line[1:])):
-                (added if line[0] == "+" else removed).append(code)
-        files.append([head.group(1), removed, added])
-    text = json.dumps(sorted(files)) if files else patch
+    try:
+        parsed = PatchSet(patch)
+    except UnidiffParseError:
+        parsed = []
+    files = sorted(
+        [
+            pf.path,
+            [c for line in _lines(pf) if line.is_removed and (c := _code(line.value))],
+            [c for line in _lines(pf) if line.is_added and (c := _code(line.value))],
+        ]
+        for pf in parsed
+    )
+    text = json.dumps(files) if files else patch
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _lines(patched_file):
+    return [line for hunk in patched_file for line in hunk]
 
 
 def _code(line: str) -> str:
     """One line without its comment and with its spacing collapsed; '' when nothing is left."""
-    body = line.expandtabs(4)
+    body = line.rstrip("\n").expandtabs(4)
     indent = len(body) - len(body.lstrip(" "))
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(body.lstrip(" ") + "\n").readline))
@@ -79,26 +87,19 @@ _NOISE = {
 
 
 def first_valid(samples: Sequence[Sample]) -> str | None:
-    return next((s[0] for s in samples if s[0]), None)
+    return metrics.first_valid([s[0] for s in samples])
 
 
 def vote(samples: Sequence[Sample]) -> str | None:
     """The most frequent patch; ties go to the one sampled first."""
-    return _vote(samples, lambda sample: sample[0])
+    return metrics.majority_vote([s[0] for s in samples])
 
 
 def semantic_vote(samples: Sequence[Sample]) -> str | None:
     """Votes pooled over patches with the same semantic key; the earliest patch of the
     winning key is shipped."""
-    return _vote(samples, lambda sample: sample[1])
-
-
-def _vote(samples: Sequence[Sample], key: Callable[[Sample], str | None]) -> str | None:
-    counts = Counter(key(s) for s in samples if s[0])
-    if not counts:
-        return None
-    best = max(counts.values())
-    return next(s[0] for s in samples if s[0] and counts[key(s)] == best)
+    winner = metrics.majority_vote([s[1] if s[0] else None for s in samples])
+    return next((s[0] for s in samples if s[0] and s[1] == winner), None)
 
 
 def regression_vote(samples: Sequence[Sample]) -> str | None:

@@ -23,16 +23,16 @@ from typing import Any
 from harness.cost import PriceTable, inference_flops, model_size
 from harness.metrics import (
     dataset_curve,
-    first_valid,
     fit_power_law,
     log_spaced_ks,
-    majority_vote,
 )
-from harness.selection import regression_vote, selection_curves, semantic_key, semantic_vote
+from harness.selection import SELECTORS, selection_curves, semantic_key
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict
 
 SCHEMA_VERSION = 3
+SELECTION_KEY = {"vote": "majority_vote"}
+"""A selector's name in the summary's `selection` (the vote kept its older name)."""
 CONVENTION = (
     "n and c count decided samples only; samples the model server never answered and patches "
     "whose verification never finished are missing (retried on --resume), never failures; in "
@@ -59,12 +59,13 @@ def summarize(
         include_flagged = bool(manifest.get("include_flagged"))
     unbuildable = manifest.get("unbuildable") or {}
     signals = store.signals()
-    issues = {
-        iid: _issue(iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged, signals)
-        for iid in identity.get("instances") or sorted(by_issue)
-        if iid not in unbuildable
-    }
-    chosen_from = [issue.pop("_selection_input") for issue in issues.values()]
+    issues, chosen_from = {}, []
+    for iid in identity.get("instances") or sorted(by_issue):
+        if iid not in unbuildable:
+            issues[iid], samples = _issue(
+                iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged, signals
+            )
+            chosen_from.append(samples)
     n_min = min((len(samples) for samples, _ in chosen_from), default=0)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -93,7 +94,9 @@ def _issue(
     predictions: bool,
     include_flagged: bool = False,
     signals: dict[tuple[str, str], dict] | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple[list, frozenset[str]]]:
+    """The issue's figures, and what selection@k is computed from: its samples as a
+    selector sees them, and the patches that resolve."""
     answered = [c for c in cands if not c.missing]
     shas = [c.patch_sha for c in answered]
     seen = {s: verdicts.get((iid, s)) for s in set(shas) if s}  # each distinct patch's verdict
@@ -123,17 +126,14 @@ def _issue(
     applying = [s if s not in excluded else None for s in shas]
     resolving = {s for s, v in seen.items() if v and counts(v)}
     flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
-    pick, first = majority_vote(applying), first_valid(applying)
     keys = {c.patch_sha: semantic_key(c.patch) for c in answered if c.patch_sha in seen}
     strikes = {s: _strikes((signals or {}).get((iid, s))) for s in keys}
     samples = [(s, keys[s], strikes[s]) if s else (None, None, None) for s in applying]
-    semantic, regression = semantic_vote(samples), regression_vote(samples)
+    picks = {name: choose(samples) for name, choose in SELECTORS.items()}
     return {
-        "_selection_input": (samples, frozenset(resolving)),
-        "semantic_vote_patch": semantic,
-        "semantic_vote_resolved": semantic in resolving,
-        "regression_vote_patch": regression,
-        "regression_vote_resolved": regression in resolving,
+        "picks": picks,  # each selector's patch over all the samples (None: nothing to ship)
+        "pick_statuses": {name: _status(verdicts, iid, sha) for name, sha in picks.items()},
+        "picks_resolved": {name: sha in resolving for name, sha in picks.items()},
         "n": len(outcomes) + (absent if predictions else 0),
         "c": sum(outcomes),
         "c_official": sum(official),
@@ -149,14 +149,9 @@ def _issue(
         "absent_predictions": absent if predictions else 0,
         "statuses": dict(statuses),
         "unverified": sum(not _decided(v) for v in seen.values()),
-        "majority_patch": pick,
-        "majority_resolved": pick in resolving,
-        "majority_status": _status(verdicts, iid, pick),
-        "first_valid_patch": first,
-        "first_valid_resolved": first in resolving,
         "prompt_tokens": sum(c.prompt_tokens for c in cands),
         "completion_tokens": sum(c.completion_tokens for c in cands),
-    }
+    }, (samples, frozenset(resolving))
 
 
 def screened(verdict: Verdict) -> bool:
@@ -256,11 +251,11 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
         "official_coverage_at": dict(zip(map(str, log_spaced_ks(n_min)), official, strict=True)),
         "resolved_any": solved / n_issues,
         "selection": {
-            "majority_vote": sum(i["majority_resolved"] for i in issues.values()) / n_issues,
-            "first_valid": sum(i["first_valid_resolved"] for i in issues.values()) / n_issues,
-            "semantic_vote": sum(i["semantic_vote_resolved"] for i in issues.values()) / n_issues,
-            "regression_vote": sum(i["regression_vote_resolved"] for i in issues.values())
-            / n_issues,
+            SELECTION_KEY.get(name, name.replace("-", "_")): sum(
+                i["picks_resolved"][name] for i in issues.values()
+            )
+            / n_issues
+            for name in SELECTORS
         },
         "tokens": {"prompt": prompt, "completion": completion},
         "generation_wall_s": wall,
@@ -274,18 +269,18 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
     }
 
 
-def official_report(summary: dict[str, Any]) -> dict[str, Any]:
-    """The official harness's run report (schema 2) for the exported patch of each issue, plus
-    our own id lists: apply failures, timeouts, unfinished verifications, and issues that any
-    sample resolves. As officially, an apply failure is a completed, unresolved instance and a
-    timeout is an error."""
+def official_report(summary: dict[str, Any], chosen_by: str = "vote") -> dict[str, Any]:
+    """The official harness's run report (schema 2) for the patch of each issue that the
+    named selector exports, plus our own id lists: apply failures, timeouts, unfinished
+    verifications, and issues that any sample resolves. As officially, an apply failure is a
+    completed, unresolved instance and a timeout is an error."""
     ids: dict[str, list[str]] = defaultdict(list)
     for iid, issue in summary["issues"].items():
         if not issue["samples"]:  # no prediction at all: officially "incomplete"
             ids["incomplete"].append(iid)
             continue
         ids["submitted"].append(iid)
-        status = issue["majority_status"]
+        status = issue["pick_statuses"][chosen_by]
         group = {
             "empty": "empty_patch",
             "resolved": "resolved",
@@ -312,7 +307,7 @@ def official_report(summary: dict[str, Any]) -> dict[str, Any]:
         "error_instances": len(ids["error"]),
         **lists,
         "schema_version": 2,
-        "selector": "majority_vote (patches that apply)",
+        "selector": f"{chosen_by} (patches that apply)",
         "model_name_or_path": summary.get("model"),
     }
 

@@ -86,11 +86,10 @@ def build_pipeline(
     from sandbox import backends, swebench_adapter
     from sandbox.verifier import Verifier
 
-    register_minibench_specs()
     if images.source not in ("auto", "official", "build"):
         raise UserError(f"--image-source {images.source}: use auto, official or build")
     chosen = backends.get(backend)
-    found = chosen.images(images, image_sources())  # the images verification runs on
+    found = image_store(backend, images)  # the images verification runs on
     store = store or RunStore(Path(runs_dir) / run_id)
     store.lock()
     store.write_manifest(
@@ -160,10 +159,8 @@ def regression_check(
     from sandbox import backends
     from sandbox.regression import RegressionCheck
 
-    register_minibench_specs()
-    chosen = backends.get(backend)
-    found = chosen.images(images, image_sources())
-    return RegressionCheck(chosen.sandbox(), found.image_for, limits, run_id)
+    found = image_store(backend, images)
+    return RegressionCheck(backends.get(backend).sandbox(), found.image_for, limits, run_id)
 
 
 def image_sources() -> ImageSources:
@@ -192,7 +189,8 @@ def image_sources() -> ImageSources:
 
 
 def image_store(backend: str = "docker", options: ImageOptions | None = None):
-    """The named backend's images (for `images build`, `ls`, `prune`)."""
+    """The named backend's images (for verification, the regression signal, `images build`,
+    `ls`, `prune`)."""
     from sandbox import backends
 
     register_minibench_specs()

@@ -43,6 +43,22 @@ def new_key() -> str:
     return secrets.token_hex(32)
 
 
+def files(key: str) -> dict[str, str]:
+    """The plugin and its one-time key, as a sandbox's `write_files` takes them."""
+    return {f"{GUARD_DIR}/{PLUGIN}.py": plugin_source(), KEY_PATH: key}
+
+
+def record(session) -> tuple[bytes, bool]:
+    """The plugin's record from a session, and whether its key is still there: the plugin
+    creates the record in the same step that deletes the key, so no record means it never
+    loaded (one read, not two; a candidate that deletes the record only makes its own run
+    suspicious)."""
+    try:
+        return session.read_file(REPORT_PATH), False
+    except FileNotFoundError:
+        return b"", True
+
+
 def env_lines() -> list[str]:
     """Shell lines that load the plugin into any pytest the eval script starts."""
     return [

@@ -11,7 +11,6 @@ Outcomes come from the guard plugin's signed record, as in verification.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 from collections.abc import Callable
 from pathlib import PurePosixPath
@@ -20,17 +19,13 @@ from harness.config import SandboxLimits
 from harness.protocols import Sandbox, SandboxError
 from harness.types import Instance
 from sandbox import guard, swebench_adapter
-from sandbox.verifier import unsafe_path
+from sandbox.swebench_adapter import blind
+from sandbox.verifier import apply_error, unsafe_path
 
 PATCH_PATH = "/tmp/patch.diff"
 SCRIPT_PATH = "/regression.sh"
 MAX_TEST_FILES = 5
 TIMEOUT_S = 600.0
-
-
-def blind(instance: Instance) -> Instance:
-    """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
-    return dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
 
 
 def near_tests(listed: list[str], edited: list[str]) -> list[str]:
@@ -71,6 +66,8 @@ class RegressionCheck:
         self.limits = limits
         self.run_id = run_id
         self._base: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        """Outcomes at the base commit, per (instance, test files)."""
+        self._files: dict[str, list[str]] = {}
 
     def check(self, instance: Instance, patch: str, patch_sha: str, edited: list[str]) -> Signal:
         instance = blind(instance)
@@ -95,30 +92,25 @@ class RegressionCheck:
         return Signal(iid, patch_sha, tests, strikes, len(after), round(seconds, 3))
 
     def _listed(self, image: str) -> list[str]:
-        with self.sandbox.open(image, self.limits, self.run_id) as session:
-            return session.exec("git ls-files", 120).output.splitlines()
+        """The repo's files at the base commit, listed once per image (not per candidate)."""
+        if image not in self._files:
+            with self.sandbox.open(image, self.limits, self.run_id) as session:
+                self._files[image] = session.exec("git ls-files", 120).output.splitlines()
+        return self._files[image]
 
     def _outcomes(self, instance, image, patch: str, tests: list[str]) -> tuple[dict, float]:
         key = guard.new_key()
         script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
-        files = {
-            f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
-            guard.KEY_PATH: key,
-            SCRIPT_PATH: script,
-            PATCH_PATH: patch,
-        }
+        files = {SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
         start = time.monotonic()
         with self.sandbox.open(image, self.limits, self.run_id) as session:
             session.write_files(files)
             if patch.strip():
                 applied = session.exec(f"git apply --verbose {PATCH_PATH}", 120)
                 if not applied.ok:
-                    raise PatchDidNotApply(_first_line(applied.output))
+                    raise PatchDidNotApply(apply_error(applied.output))
             result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
-            try:
-                report, key_left = session.read_file(guard.REPORT_PATH), False
-            except FileNotFoundError:
-                report, key_left = b"", True
+            report, key_left = guard.record(session)
         if result.timed_out:
             raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
         channel = guard.read_channel(report, key, key_left)
@@ -129,8 +121,3 @@ class RegressionCheck:
 
 class PatchDidNotApply(Exception):
     pass
-
-
-def _first_line(output: str) -> str:
-    found = re.search(r"^(error|fatal): .*$", output, re.M)
-    return f"patch did not apply: {found.group(0)[:200]}" if found else "patch did not apply"

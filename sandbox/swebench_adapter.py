@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import shlex
 import sys
 import tempfile
 import types
@@ -235,6 +236,11 @@ def eval_script(
     return "\n".join(["#!/bin/bash", "set -uxo pipefail", *environment, *lines]) + "\n"
 
 
+def blind(instance: Instance) -> Instance:
+    """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
+    return dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
+
+
 def regression_script(
     instance: Instance,
     test_files: list[str],
@@ -245,13 +251,11 @@ def regression_script(
     spec's test command on the repo's own `test_files` as they are at the base commit. Built
     from the instance with its hidden tests removed: no test patch is applied, and none is
     even read."""
-    import shlex
-
-    blind = dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
-    lines = eval_script(blind, (), environment).splitlines()
+    seen = blind(instance)
+    lines = eval_script(seen, (), environment).splitlines()
     cut = lines.index(": no test files to reset")
     files = " ".join(shlex.quote(f) for f in test_files)
-    tests = [f": '{START_TEST_OUTPUT}'", f"{test_command(blind)} {files}"]
+    tests = [f": '{START_TEST_OUTPUT}'", f"{test_command(seen)} {files}"]
     tests += [f'echo "{EXIT_CODE_MARKER} $?"', f": '{END_TEST_OUTPUT}'"]
     return "\n".join([*lines[:cut], *prelude, *tests]) + "\n"
 

@@ -211,12 +211,7 @@ class Verifier:
         """Apply the patch in a fresh sandbox and run the eval script; None if it did not
         apply (the verdict then says so)."""
         key = guard.new_key()
-        files = {
-            PATCH_PATH: patch,
-            f"{guard.GUARD_DIR}/{guard.PLUGIN}.py": guard.plugin_source(),
-            guard.KEY_PATH: key,
-            EVAL_PATH: script,
-        }
+        files = {PATCH_PATH: patch, EVAL_PATH: script, **guard.files(key)}
         if plan:
             files[guard.STOP_PATH] = json.dumps(plan)
         with self.sandbox.open(verdict.image, limits, self.run_id) as session:
@@ -227,7 +222,7 @@ class Verifier:
             verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
             result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
             done = not result.timed_out and result.over_disk is None
-            report, key_left = _guard_files(session) if done else (b"", False)
+            report, key_left = guard.record(session) if done else (b"", False)
         return _TestRun(result, report, key, key_left)
 
     def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
@@ -364,22 +359,12 @@ def _apply(session, verdict: Verdict, out: Path) -> bool:
     (out / "apply.log").write_text("\n".join(log), errors="replace")
     if verdict.apply_command is None:
         verdict.status = VerdictStatus.APPLY_FAILED
-        verdict.reason = _first_error(result.output)
+        verdict.reason = apply_error(result.output)
         return False
     return True
 
 
-def _guard_files(session) -> tuple[bytes, bool]:
-    """The plugin's record, and whether its key is still there: the plugin creates the record
-    in the same step that deletes the key, so no record means it never loaded (one read, not
-    two; a candidate that deletes the record only makes its own run suspicious)."""
-    try:
-        return session.read_file(guard.REPORT_PATH), False
-    except FileNotFoundError:
-        return b"", True
-
-
-def _first_error(output: str) -> str:
+def apply_error(output: str) -> str:
     for line in output.splitlines():
         if (
             line.startswith(("error:", "fatal:", "patch:", "patch unexpectedly"))

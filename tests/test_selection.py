@@ -4,6 +4,7 @@ selection@k, the report's predictions, and that no selector can read a hidden te
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 from pathlib import Path
 
@@ -23,11 +24,11 @@ from harness.selection import (
     vote,
 )
 
-BASE = "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,3 +1,3 @@\n def f(x):\n"
-
 
 def patch(*added: str) -> str:
-    return BASE + "-    return x\n" + "".join(f"+{line}\n" for line in added)
+    """A well-formed diff of m.py replacing `return x` with the added lines."""
+    head = f"diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,{1 + len(added)} @@\n"
+    return head + " def f(x):\n-    return x\n" + "".join(f"+{line}\n" for line in added)
 
 
 def test_comments_blank_lines_and_spacing_do_not_change_the_semantic_key():
@@ -74,26 +75,24 @@ def test_selection_at_k_averages_subsets_and_is_exact_at_all_samples():
 
 def test_no_selector_can_read_a_hidden_test():
     """The module that chooses imports nothing that holds an instance, a verdict or a test,
-    and names none of their fields; a selector's choice is the same whichever patches
-    resolve (it is never told)."""
+    and names none of their fields; a selector is given the samples and nothing else (which
+    patches resolve is scored after it chose)."""
     source = Path(selection.__file__).read_text()
     tree = ast.parse(source)
     imported = {
-        alias.name if isinstance(node, ast.Import) else node.module
+        alias.name if isinstance(node, ast.Import) else f"{node.module}.{alias.name}"
         for node in ast.walk(tree)
         if isinstance(node, ast.Import | ast.ImportFrom)
         for alias in node.names
     }
-    assert not {m for m in imported if m and m.startswith(("harness", "sandbox", "agents"))} - {
-        "harness.errors"
-    }
+    ours = {m for m in imported if m.startswith(("harness", "sandbox", "agents"))}
+    assert ours <= {"harness.errors.UserError", "harness.metrics"}, ours  # pure functions
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     hidden = {"test_patch", "fail_to_pass", "pass_to_pass", "FAIL_TO_PASS", "PASS_TO_PASS"}
     assert not (names & (hidden | {"Instance", "Verdict", "verdicts"}))
-    samples = [("a", "ka", None), ("b", "kb", 0), ("b", "kb", 0)]
-    for name, choose in selection.SELECTORS.items():
-        assert choose(samples) == choose(list(samples)), name
+    for name, choose in selection.SELECTORS.items():  # told only the samples
+        assert list(inspect.signature(choose).parameters) == ["samples"], name
 
 
 # End to end: the scripted model's slugify samples, verified for real in the mini benchmark.
@@ -113,19 +112,24 @@ def right(note: str) -> str:
 SAMPLES = [WRONG, right("both ends"), WRONG, right("fix"), WRONG, right("strip"), right("ok")]
 
 
-def respond(body: dict) -> list[Reply]:
-    if "Which of these files" in body["messages"][-1]["content"]:
-        return [Reply("textkit/slug.py")]
-    return [Reply(SAMPLES[(body["seed"] + j) % len(SAMPLES)]) for j in range(body["n"])]
+def scripted_eval(tmp_path: Path, run_id: str, answers: list[str]) -> None:
+    """textkit-1 at k = 7 with the scripted model giving `answers` in turn, verified for real."""
 
+    def respond(body: dict) -> list[Reply]:
+        if "Which of these files" in body["messages"][-1]["content"]:
+            return [Reply("textkit/slug.py")]
+        return [Reply(answers[(body["seed"] + j) % len(answers)]) for j in range(body["n"])]
 
-def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path):
     with ScriptedServer([], responder=respond) as server:
         args = ["eval", "-d", "mini", "--instances", "swe-monkeys__textkit-1", "-k", "7"]
         args += ["--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)]
-        args += ["--run-id", "sel", "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
+        args += ["--run-id", run_id, "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
         result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+
+
+def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path):
+    scripted_eval(tmp_path, "sel", SAMPLES)
     summary = json.loads((tmp_path / "sel" / "summary.json").read_text())
     assert summary["coverage_at"]["7"] == 1.0
     assert summary["selection"]["majority_vote"] == 0.0  # three of one wrong patch
@@ -141,6 +145,9 @@ def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path)
         assert "selection without the hidden tests, at k = 7" in report.output
         (pred,) = [json.loads(x) for x in (out / "sel.predictions.jsonl").read_text().splitlines()]
         assert ("text.strip(sep)" in pred["model_patch"]) is fixed
+        (official,) = [json.loads(f.read_text()) for f in out.glob("*.sel.json")]
+        assert official["resolved_instances"] == int(fixed)  # the same patch as exported
+        assert official["selector"].startswith(chosen_by)
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "sel"), "--selector", "oracle"])
     assert isinstance(bad.exception, UserError)  # the CLI's main prints it in one line
     assert "use one of first-valid, vote, semantic-vote, regression-vote" in str(bad.exception)
@@ -168,18 +175,8 @@ def test_the_regression_run_never_sees_the_hidden_tests(mini_instances):
 BREAKS = [WRONG, right("a"), WRONG, right("a"), WRONG, right("a"), WRONG]
 
 
-def respond_breaking(body: dict) -> list[Reply]:
-    if "Which of these files" in body["messages"][-1]["content"]:
-        return [Reply("textkit/slug.py")]
-    return [Reply(BREAKS[(body["seed"] + j) % len(BREAKS)]) for j in range(body["n"])]
-
-
 def test_a_candidate_that_breaks_an_existing_test_is_passed_over(docker_engine, tmp_path):
-    with ScriptedServer([], responder=respond_breaking) as server:
-        args = ["eval", "-d", "mini", "--instances", "swe-monkeys__textkit-1", "-k", "7"]
-        args += ["--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)]
-        args += ["--run-id", "reg", "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
-        assert CliRunner().invoke(app, args).exit_code == 0
+    scripted_eval(tmp_path, "reg", BREAKS)
     result = CliRunner().invoke(app, ["signals", str(tmp_path / "reg"), "--no-pull"])
     assert result.exit_code == 0, result.output
     assert "2 candidate(s) checked" in result.output and "1 broke a test" in result.output

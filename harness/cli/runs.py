@@ -31,9 +31,11 @@ def report(
     selector: Annotated[
         str,
         typer.Option(
-            help="Which patch per issue the predictions file holds: vote (the most frequent "
-            "normalised patch), semantic-vote (votes pooled over patches that differ only in "
-            "comments and spacing) or first-valid. None of them reads the hidden tests.",
+            help="Which patch per issue the predictions file and the official report hold: "
+            "vote (the most frequent normalised patch), semantic-vote (votes pooled over "
+            "patches that differ only in comments and spacing), regression-vote (the vote "
+            "among patches that broke none of the repo's tests near their edits; run `harness "
+            "signals` first) or first-valid. None of them reads the hidden tests.",
         ),
     ] = "vote",
     runs_dir: RunsDir = Path("runs"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -235,6 +234,7 @@ def signals(
     candidate; the container seconds are counted in the report.
 
     Exit status: 0 done, 2 a usage or setup error."""
+    from agents.patches import normalise
     from harness import wiring
     from harness.store import RunStore
 
@@ -260,7 +260,7 @@ def signals(
     struck = 0
     with store.writer():
         for (iid, sha), c in todo.items():
-            edited = list(c.edited_files) or re.findall(r"^diff --git a/\S+ b/(\S+)", c.patch, re.M)
+            edited = list(c.edited_files) or list(normalise(c.patch, drop_tests=False).files)
             signal = check.check(by_id[iid], c.patch, sha, edited)
             store.append_signal(signal.to_dict())
             struck += bool(signal.strikes)
