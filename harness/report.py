@@ -116,7 +116,7 @@ def _plot_selection(ax, summary: dict, scale: float, color) -> None:
     """Each selector's selection@k under its run's coverage line: same colour, dotted, its
     own marker."""
     for (name, curve), marker in zip(
-        summary.get("selection_at", {}).items(), ("x", "s", "^", "D"), strict=False
+        summary.get("selection_at", {}).items(), ("x", "s", "^", "D", "v"), strict=False
     ):
         xs = [k * scale for k in curve["k"]]
         label = f"{summary['run_id']}: {name}"
@@ -137,6 +137,18 @@ def selection_gap(summary: dict) -> str:
         for name, c in curves.items()
     ]
     return f"at k = {k}: coverage {coverage:.1%}; " + "; ".join(parts)
+
+
+def selection_cost(summary: dict) -> str:
+    """What the signals behind the selectors cost (`harness signals`)."""
+    cost = summary.get("selection_cost") or {}
+    container = cost.get("regression_container_s", 0) + cost.get("reproduction_container_s", 0)
+    tokens = cost.get("tokens") or {}
+    return (
+        f"{container:,.0f} container s (regression and reproduction tests), "
+        f"{tokens.get('prompt', 0):,} prompt + {tokens.get('completion', 0):,} completion "
+        f"tokens (tests written, judge), ${cost.get('dollars', 0):,.2f}"
+    )
 
 
 def predictions(
@@ -192,6 +204,7 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
             f"first valid {s['selection']['first_valid']:.1%}; semantic vote "
             f"{s['selection'].get('semantic_vote', 0):.1%}",
             f"- selection without the hidden tests, {selection_gap(s) or 'no curve'}",
+            f"- selection cost: {selection_cost(s)}",
             f"- distinct patches: {_statuses(s)}; samples missing: "
             f"{s.get('missing', {}).get('samples', 0)} ({s.get('convention', '')})",
             f"- tokens: {s['tokens']['prompt']:,} prompt + {s['tokens']['completion']:,} "

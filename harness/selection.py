@@ -2,8 +2,9 @@
 
 A selector sees what a deployer has: for each sample, in sample order, the sha of its
 normalised patch (None when it made no patch, did not apply, or the integrity screen set it
-aside), its semantic key, and how many of the repo's own tests near its edits it broke
-(`sandbox/regression.py`). It never sees an instance, a verdict or a test: the scoring
+aside), its semantic key, how many of the repo's own tests near its edits it broke
+(`sandbox/regression.py`), and how many of the model-written tests that reproduce the issue
+it passes (`sandbox/reproduction.py`). It never sees an instance, a verdict or a test: the scoring
 below looks at which patches resolve only after the choice is made, and
 `tests/test_selection.py` checks that this module reads nothing hidden.
 
@@ -14,66 +15,116 @@ selector), with the spread of that mean over the rounds.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import json
 import random
 import re
 import statistics
+import textwrap
 import tokenize
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
 from harness import metrics
 
-Sample = tuple[str | None, str | None, int | None]
-"""(patch sha, semantic key, regression strikes) of one sample: sha and key None when it gave
-no usable patch; strikes None when unknown (`harness signals` not run, or no test near the
-edit)."""
+
+class Sample(NamedTuple):
+    """One sample as a selector sees it."""
+
+    sha: str | None
+    """Its normalised patch; None when it gave no usable patch."""
+    key: str | None = None
+    """The semantic key of that patch."""
+    strikes: int | None = None
+    """Tests of the repo near its edits that it broke; None: unknown (`harness signals` not
+    run, or no test near the edit)."""
+    score: int | None = None
+    """Model-written reproducing tests it passes; None: unknown (none reproduces, not run)."""
+    judged: int | None = None
+    """The model judge's votes for it; None: not among the patches the judge compared."""
+
+
 Selector = Callable[[Sequence[Sample]], str | None]
 
 _SPACE = re.compile(r"[ \t]+")
 
 
 def semantic_key(patch: str) -> str:
-    """The patch with comments, blank lines and spacing inside lines left out: two samples
-    that make the same change in different words hash alike. Lines keep their indentation
-    (it is Python's syntax) and string literals are untouched."""
+    """The patch as Python sees it: each run of removed or added lines is compared by its
+    syntax tree when it parses on its own (comments, blank lines, line breaks, brackets and
+    quote styles then do not matter), else line by line without comments and spacing. Two
+    samples that make the same change in different words hash alike. A run keeps its
+    indentation (it places the code in its block) and string literals their text."""
     try:
         parsed = PatchSet(patch)
     except UnidiffParseError:
         parsed = []
     files = sorted(
-        [
-            pf.path,
-            [c for line in _lines(pf) if line.is_removed and (c := _code(line.value))],
-            [c for line in _lines(pf) if line.is_added and (c := _code(line.value))],
-        ]
+        [pf.path, [_block(run) for run in _runs(pf, "-")], [_block(run) for run in _runs(pf, "+")]]
         for pf in parsed
     )
     text = json.dumps(files) if files else patch
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _lines(patched_file):
-    return [line for hunk in patched_file for line in hunk]
+def _runs(patched_file, sign: str) -> list[list[str]]:
+    """The file's consecutive removed (or added) lines, run by run."""
+    runs: list[list[str]] = []
+    for hunk in patched_file:
+        last = None
+        for line in hunk:
+            if line.line_type != sign:
+                last = None
+                continue
+            if last is None:
+                runs.append([])
+            runs[-1].append(line.value)
+            last = line
+    return runs
+
+
+def _block(lines: list[str]) -> list[str]:
+    """One run: its indentation and syntax tree when it parses alone, else each line's code
+    ('' lines left out)."""
+    text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    body = textwrap.dedent(text.expandtabs(4))
+    if body.strip():
+        try:
+            tree = ast.parse(body)
+        except (SyntaxError, ValueError):
+            tree = None
+        if tree is not None and tree.body:
+            first = next(line for line in text.expandtabs(4).splitlines() if line.strip())
+            return [f"{len(first) - len(first.lstrip(' '))}:{ast.dump(tree)}"]
+    return [c for line in lines if (c := _code(line))]
 
 
 def _code(line: str) -> str:
-    """One line without its comment and with its spacing collapsed; '' when nothing is left."""
+    """One line without its comment and with its spacing collapsed; '' when nothing is left.
+    Half a statement (an open bracket) keeps the tokens read before the line ran out; an
+    unclosed string keeps its text."""
     body = line.rstrip("\n").expandtabs(4)
     indent = len(body) - len(body.lstrip(" "))
+    tokens = []
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(body.lstrip(" ") + "\n").readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        tokens = None  # half a statement (an open bracket or string): keep its text
-    if tokens is not None:
-        kept = [t.string for t in tokens if t.type not in _NOISE]
-        return " " * indent + " ".join(kept) if kept else ""
-    return " " * indent + _SPACE.sub(" ", body.strip())
+        for token in tokenize.generate_tokens(io.StringIO(body.lstrip(" ") + "\n").readline):
+            tokens.append(token)
+    except tokenize.TokenError as exc:
+        if "string" in str(exc):  # an unclosed (triple-quoted) string: its text counts
+            return " " * indent + _SPACE.sub(" ", body.strip())
+        # else an open bracket at the end of the line: what came before it stands
+    except (IndentationError, SyntaxError):
+        return " " * indent + _SPACE.sub(" ", body.strip())
+    kept = [t.string for t in tokens if t.type not in _NOISE]
+    if any(t.type == tokenize.ERRORTOKEN for t in tokens):
+        return " " * indent + _SPACE.sub(" ", body.strip())  # an unclosed string
+    return " " * indent + " ".join(kept) if kept else ""
 
 
 _NOISE = {
@@ -87,27 +138,45 @@ _NOISE = {
 
 
 def first_valid(samples: Sequence[Sample]) -> str | None:
-    return metrics.first_valid([s[0] for s in samples])
+    return metrics.first_valid([s.sha for s in samples])
 
 
 def vote(samples: Sequence[Sample]) -> str | None:
     """The most frequent patch; ties go to the one sampled first."""
-    return metrics.majority_vote([s[0] for s in samples])
+    return metrics.majority_vote([s.sha for s in samples])
 
 
 def semantic_vote(samples: Sequence[Sample]) -> str | None:
     """Votes pooled over patches with the same semantic key; the earliest patch of the
     winning key is shipped."""
-    winner = metrics.majority_vote([s[1] if s[0] else None for s in samples])
-    return next((s[0] for s in samples if s[0] and s[1] == winner), None)
+    winner = metrics.majority_vote([s.key if s.sha else None for s in samples])
+    return next((s.sha for s in samples if s.sha and s.key == winner), None)
 
 
 def regression_vote(samples: Sequence[Sample]) -> str | None:
     """The vote among patches that broke none of the repo's tests near their edits; failing
     that, among those not known to break any; failing that, among all."""
-    valid = [s for s in samples if s[0]]
-    pool = [s for s in valid if s[2] == 0] or [s for s in valid if s[2] is None] or valid
+    valid = [s for s in samples if s.sha]
+    pool = [s for s in valid if s.strikes == 0] or [s for s in valid if s.strikes is None] or valid
     return vote(pool)
+
+
+def reproduction_vote(samples: Sequence[Sample]) -> str | None:
+    """Among patches whose reproduction score is known, those that pass the most reproducing
+    tests (at least one), by regression vote; when none passes any, the regression vote over
+    all (as CodeMonkeys and Agentless use model-written tests before their vote)."""
+    scored = [s for s in samples if s.sha and s.score is not None]
+    best = max((s.score for s in scored), default=0)
+    return regression_vote([s for s in scored if s.score == best] if best else samples)
+
+
+def judge_vote(samples: Sequence[Sample]) -> str | None:
+    """The patch the model judge voted for most among those it compared (`harness signals
+    --judge`: the top few of all the issue's samples by reproduction score, strikes and
+    votes), ties by reproduction vote; the reproduction vote when none of them is here."""
+    judged = [s for s in samples if s.sha and s.judged is not None]
+    best = max((s.judged for s in judged), default=0)
+    return reproduction_vote([s for s in judged if s.judged == best] if best else samples)
 
 
 SELECTORS: dict[str, Selector] = {
@@ -115,6 +184,8 @@ SELECTORS: dict[str, Selector] = {
     "vote": vote,
     "semantic-vote": semantic_vote,
     "regression-vote": regression_vote,
+    "reproduction-vote": reproduction_vote,
+    "judge": judge_vote,
 }
 
 

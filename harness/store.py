@@ -31,6 +31,7 @@ RECORD_FILES = (
     "overhead.jsonl",
     "timing.jsonl",
     "signals.jsonl",
+    "repro_tests.jsonl",
 )
 QUARANTINE = "quarantine"
 SYNC_EVERY_S = 1.0
@@ -225,11 +226,28 @@ class RunStore:
         """A selection signal of one distinct candidate (`harness signals`)."""
         self._append("signals.jsonl", record)
 
-    def signals(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """The latest signal per (instance, patch sha)."""
+    def signals(self, kind: str = "regression") -> dict[tuple[str, str], dict[str, Any]]:
+        """The latest signal of a kind per (instance, patch sha); for `reproduction-base`, per
+        (instance, '')."""
         if not (self.run_dir / "signals.jsonl").exists():
             return {}
-        return {(r["instance_id"], r["patch_sha"]): r for r in self.stream("signals.jsonl")}
+        return {
+            (r["instance_id"], r.get("patch_sha", "")): r
+            for r in self.stream("signals.jsonl")
+            if r.get("kind", "regression") == kind
+        }
+
+    def append_repro_tests(self, records: list[dict[str, Any]]) -> None:
+        """Model-written reproduction test samples of an issue (`harness signals`)."""
+        self._append_all("repro_tests.jsonl", records)
+
+    def repro_tests(self) -> dict[str, list[dict[str, Any]]]:
+        """The reproduction test samples per instance."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        if (self.run_dir / "repro_tests.jsonl").exists():
+            for r in self.stream("repro_tests.jsonl"):
+                out.setdefault(r["instance_id"], []).append(r)
+        return out
 
     def write_json(self, name: str, data: Any) -> Path:
         self._mkdir()

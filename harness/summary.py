@@ -26,7 +26,7 @@ from harness.metrics import (
     fit_power_law,
     log_spaced_ks,
 )
-from harness.selection import SELECTORS, selection_curves, semantic_key
+from harness.selection import SELECTORS, Sample, selection_curves, semantic_key
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict
 
@@ -59,11 +59,18 @@ def summarize(
         include_flagged = bool(manifest.get("include_flagged"))
     unbuildable = manifest.get("unbuildable") or {}
     signals = store.signals()
+    scores = store.signals("reproduction")
     issues, chosen_from = {}, []
     for iid in identity.get("instances") or sorted(by_issue):
         if iid not in unbuildable:
             issues[iid], samples = _issue(
-                iid, by_issue.get(iid, []), verdicts, k, predictions, include_flagged, signals
+                iid,
+                by_issue.get(iid, []),
+                verdicts,
+                k,
+                predictions,
+                include_flagged,
+                (signals, scores, store.signals("judge")),
             )
             chosen_from.append(samples)
     n_min = min((len(samples) for samples, _ in chosen_from), default=0)
@@ -79,10 +86,32 @@ def summarize(
         "issues": issues,
         **_aggregate(store, issues, identity, price),
         "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
-        "selection_cost": {
-            "regression_container_s": round(sum(r["seconds"] for r in signals.values()), 3),
-            "regression_signals": len(signals),
+        "selection_cost": _selection_cost(store, signals, scores, price),
+    }
+
+
+def _selection_cost(store: RunStore, signals: dict, scores: dict, price: PriceTable) -> dict:
+    """What choosing cost beyond the samples: container time of the signals, and the tokens
+    (and dollars, at the run's prices) of the model-written reproduction tests and the
+    judge."""
+    bases = store.signals("reproduction-base").values()
+    written = [r for rs in store.repro_tests().values() for r in rs]
+    judged = list(store.signals("judge").values())
+    prompt = sum(r["prompt_tokens"] for r in (*written, *judged))
+    completion = sum(r["completion_tokens"] for r in (*written, *judged))
+    return {
+        "regression_container_s": round(sum(r["seconds"] for r in signals.values()), 3),
+        "regression_signals": len(signals),
+        "reproduction_container_s": round(sum(r["seconds"] for r in (*scores.values(), *bases)), 3),
+        "reproduction_signals": len(scores),
+        "reproduction_tests": {
+            "samples": len(written),
+            "distinct": len({(r["instance_id"], r["test_sha"]) for r in written if r["test_sha"]}),
+            "reproducing": sum(len(b["reproducing"]) for b in bases),
         },
+        "judged_issues": len(judged),
+        "tokens": {"prompt": prompt, "completion": completion},
+        "dollars": price.dollars(prompt, completion, 0.0),
     }
 
 
@@ -93,7 +122,7 @@ def _issue(
     k: int | None,
     predictions: bool,
     include_flagged: bool = False,
-    signals: dict[tuple[str, str], dict] | None = None,
+    signals: tuple[dict, dict, dict] = ({}, {}, {}),
 ) -> tuple[dict[str, Any], tuple[list, frozenset[str]]]:
     """The issue's figures, and what selection@k is computed from: its samples as a
     selector sees them, and the patches that resolve."""
@@ -127,8 +156,14 @@ def _issue(
     resolving = {s for s, v in seen.items() if v and counts(v)}
     flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
     keys = {c.patch_sha: semantic_key(c.patch) for c in answered if c.patch_sha in seen}
-    strikes = {s: _strikes((signals or {}).get((iid, s))) for s in keys}
-    samples = [(s, keys[s], strikes[s]) if s else (None, None, None) for s in applying]
+    regression, reproduction, judged = signals
+    strikes = {s: _strikes(regression.get((iid, s))) for s in keys}
+    score = {s: _score(reproduction.get((iid, s))) for s in keys}
+    votes = (judged.get((iid, "")) or {}).get("votes", {})
+    samples = [
+        Sample(s, keys[s], strikes[s], score[s], votes.get(s)) if s else Sample(None)
+        for s in applying
+    ]
     picks = {name: choose(samples) for name, choose in SELECTORS.items()}
     return {
         "picks": picks,  # each selector's patch over all the samples (None: nothing to ship)
@@ -199,6 +234,14 @@ def _strikes(signal: dict | None) -> int | None:
     if not signal or signal.get("error") or not signal.get("tests"):
         return None
     return len(signal["strikes"])
+
+
+def _score(signal: dict | None) -> int | None:
+    """A candidate's reproduction score; None when unknown (no reproducing test, the patch
+    did not apply there, or the run could not be trusted)."""
+    if not signal or signal.get("error") or not signal.get("tests"):
+        return None
+    return len(signal["passed"])
 
 
 def _missing(issues: dict) -> dict[str, int]:

@@ -163,6 +163,29 @@ def regression_check(
     return RegressionCheck(backends.get(backend).sandbox(), found.image_for, limits, run_id)
 
 
+def reproduction_check(
+    run_id: str, limits: SandboxLimits, images: ImageOptions = ImageOptions(), backend="docker"
+):
+    """The reproduction signal's runner on the named backend (`harness signals`)."""
+    from sandbox import backends
+    from sandbox.reproduction import ReproductionCheck
+
+    found = image_store(backend, images)
+    return ReproductionCheck(backends.get(backend).sandbox(), found.image_for, limits, run_id)
+
+
+def read_at_base(instance: Instance, paths: list[str]) -> dict[str, str]:
+    """The files of the repo at the instance's base commit (those that exist)."""
+    mirror = repo_cache_for(instance).ensure_commit(instance.repo, instance.base_commit)
+    out = {}
+    for path in paths:
+        try:
+            out[path] = mirror.git.show(f"{instance.base_commit}:{path}")
+        except Exception:  # noqa: BLE001 - absent at that commit (a file a patch creates)
+            continue
+    return out
+
+
 def image_sources() -> ImageSources:
     """SWE-bench repos from SWEM_REPO_SOURCE; the mini benchmark's from its generated mirrors."""
     mini_repos = RepoCache(cache_dir() / "repos", RepoSource(str(mini_mirror_dir())))

@@ -98,10 +98,14 @@ class RegressionCheck:
                 self._files[image] = session.exec("git ls-files", 120).output.splitlines()
         return self._files[image]
 
-    def _outcomes(self, instance, image, patch: str, tests: list[str]) -> tuple[dict, float]:
+    def _outcomes(
+        self, instance, image, patch: str, tests: list[str], written: dict[str, str] | None = None
+    ) -> tuple[dict, float]:
+        """Each test's outcome (the guard's signed record) with the patch applied (none when
+        empty), and the container time; `written`: more files put in place first."""
         key = guard.new_key()
         script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
-        files = {SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
+        files = {**(written or {}), SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
         start = time.monotonic()
         with self.sandbox.open(image, self.limits, self.run_id) as session:
             session.write_files(files)

@@ -16,8 +16,10 @@ from harness import selection
 from harness.cli import app
 from harness.errors import UserError
 from harness.selection import (
+    Sample,
     first_valid,
     regression_vote,
+    reproduction_vote,
     selection_curves,
     semantic_key,
     semantic_vote,
@@ -40,28 +42,80 @@ def test_comments_blank_lines_and_spacing_do_not_change_the_semantic_key():
     assert semantic_key(patch('    return "x  +  1"')) != semantic_key(patch('    return "x + 1"'))
 
 
+def test_the_semantic_key_compares_syntax_trees_where_a_run_of_lines_parses():
+    one_line = semantic_key(patch("    return f(x, 'a')"))
+    assert semantic_key(patch("    return f(", "        x,", '        "a",', "    )")) == one_line
+    assert semantic_key(patch("    return (f(x, 'a'))  # wrapped")) == one_line
+    assert semantic_key(patch("    return f(x, 'b')")) != one_line
+    # Half a statement does not parse alone: compared line by line, spacing aside.
+    half = semantic_key(patch("    return f(x,"))
+    assert semantic_key(patch("    return f( x ,")) == half != one_line
+
+
 def test_a_pooled_minority_beats_a_wrong_majority():
     """Three samples of one wrong patch against four of the right change worded apart."""
-    wrong = [("w", "kw", None)] * 3
-    right = [(f"r{i}", "kr", None) for i in range(4)]
+    wrong = [Sample("w", "kw", None, None)] * 3
+    right = [Sample(f"r{i}", "kr", None, None) for i in range(4)]
     samples = [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]]
     assert vote(samples) == "w"  # each wording of the fix has one vote
     assert semantic_vote(samples) == "r0"  # the earliest patch of the winning change
-    assert first_valid([(None, None, None), *samples]) == "w"
-    assert vote([(None, None, None)]) is None
+    assert first_valid([Sample(None, None, None, None), *samples]) == "w"
+    assert vote([Sample(None, None, None, None)]) is None
 
 
 def test_regression_vote_prefers_patches_that_broke_no_existing_test():
-    samples = [("w", "kw", 1), ("w", "kw", 1), ("r", "kr", 0), ("u", "ku", None)]
+    samples = [
+        Sample("w", "kw", 1, None),
+        Sample("w", "kw", 1, None),
+        Sample("r", "kr", 0, None),
+        Sample("u", "ku", None, None),
+    ]
     assert vote(samples) == "w" and regression_vote(samples) == "r"
-    unknown = [("w", "kw", 2), ("w", "kw", 2), ("u", "ku", None)]
+    unknown = [
+        Sample("w", "kw", 2, None),
+        Sample("w", "kw", 2, None),
+        Sample("u", "ku", None, None),
+    ]
     assert regression_vote(unknown) == "u"  # not known to break anything beats known to
-    assert regression_vote([("w", "kw", 1)]) == "w"  # all broke something: plain vote
+    assert regression_vote([Sample("w", "kw", 1, None)]) == "w"  # all broke something: plain vote
+
+
+def test_reproduction_vote_prefers_patches_that_pass_the_most_reproducing_tests():
+    samples = [Sample("w", "kw", 0, 0)] * 3 + [
+        Sample("r", "kr", 0, 2),
+        Sample("h", "kh", 0, 1),
+        Sample("u", "ku", 0, None),
+    ]
+    assert vote(samples) == "w" and reproduction_vote(samples) == "r"
+    tie = [
+        Sample("a", "ka", 1, 1),
+        Sample("b", "kb", 0, 1),
+        Sample("b", "kb", 0, 1),
+        Sample("c", "kc", 0, 0),
+    ]
+    assert reproduction_vote(tie) == "b"  # among the best scores, the regression vote
+    nothing = [
+        Sample("w", "kw", 1, 0),
+        Sample("w", "kw", 1, 0),
+        Sample("r", "kr", 0, 0),
+        Sample("u", "ku", None, None),
+    ]
+    assert reproduction_vote(nothing) == regression_vote(nothing) == "r"  # no test passed
+
+
+def test_a_reproduction_test_is_a_parsing_pytest_file():
+    from agents.repro import test_file
+
+    code, why = test_file("Here:\n```python\nfrom m import f\n\ndef test_f():\n    assert f()\n```")
+    assert code.startswith("from m import f") and why == ""
+    assert test_file("```python\ndef helper():\n    pass\n```")[1] == "defines no test function"
+    assert test_file("```python\ndef test_f(:\n```")[1].startswith("does not parse")
+    assert test_file("I would test that slugify works.")[0] == ""
 
 
 def test_selection_at_k_averages_subsets_and_is_exact_at_all_samples():
-    wrong = [("w", "kw", None)] * 3
-    right = [(f"r{i}", "kr", None) for i in range(4)]
+    wrong = [Sample("w", "kw", None, None)] * 3
+    right = [Sample(f"r{i}", "kr", None, None) for i in range(4)]
     issue = (
         [wrong[0], right[0], wrong[1], right[1], wrong[2], right[2], right[3]],
         frozenset({"r0", "r1", "r2", "r3"}),
@@ -150,7 +204,10 @@ def test_each_selector_end_to_end_on_the_mini_benchmark(docker_engine, tmp_path)
         assert official["selector"].startswith(chosen_by)
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "sel"), "--selector", "oracle"])
     assert isinstance(bad.exception, UserError)  # the CLI's main prints it in one line
-    assert "use one of first-valid, vote, semantic-vote, regression-vote" in str(bad.exception)
+    assert (
+        "use one of first-valid, vote, semantic-vote, regression-vote, reproduction-vote, judge"
+        in str(bad.exception)
+    )
 
 
 def test_the_regression_run_never_sees_the_hidden_tests(mini_instances):
@@ -195,3 +252,82 @@ def test_a_candidate_that_breaks_an_existing_test_is_passed_over(docker_engine, 
     assert summary["selection_cost"]["regression_container_s"] > 0
     (pred,) = [json.loads(x) for x in (out / "reg.predictions.jsonl").read_text().splitlines()]
     assert "text.strip(sep)" in pred["model_patch"]
+
+
+# The majority is wrong and breaks nothing (a no-op rewording), so neither pooling by meaning
+# nor the regression signal can see it; a model-written test that reproduces the issue can.
+HARMLESS = (
+    "### textkit/slug.py\n<<<<<<< SEARCH\n    return text.lstrip(sep)\n=======\n"
+    "    return text.lstrip(sep).replace(sep + sep, sep)\n>>>>>>> REPLACE\n"
+)
+QUIET = [HARMLESS, right("a"), HARMLESS, right("a"), HARMLESS, right("a"), HARMLESS]
+REPRODUCES = (
+    "```python\nfrom textkit import slugify\n\n\ndef test_trailing_dash():\n"
+    '    assert slugify("Hello, World!") == "hello-world"\n```'
+)
+PASSES_ALREADY = (
+    "```python\nfrom textkit import slugify\n\n\ndef test_plain():\n"
+    '    assert slugify("Hello World") == "hello-world"\n```'
+)
+TEST_ANSWERS = [REPRODUCES, PASSES_ALREADY, REPRODUCES, "A test should check slugify."]
+
+
+def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, mini_instances):
+    scripted_eval(tmp_path, "rep", QUIET)
+
+    def write_tests(body: dict) -> list[Reply]:
+        assert "reproduces the issue" in body["messages"][-1]["content"]
+        return [Reply(TEST_ANSWERS[j % len(TEST_ANSWERS)]) for j in range(body["n"])]
+
+    with ScriptedServer([], responder=write_tests) as server:
+        args = ["signals", str(tmp_path / "rep"), "--no-pull", "--repro-tests", "4"]
+        result = CliRunner().invoke(app, [*args, "--model", f"{server.base_url}#scripted"])
+        again = CliRunner().invoke(app, [*args, "--model", f"{server.base_url}#scripted"])
+    assert result.exit_code == 0, result.output
+    assert "3 test file(s) written, 1 distinct reproduce their issue" in result.output
+    assert "2 candidate(s) scored, 1 pass at least one" in result.output
+    assert again.exit_code == 0 and len(server.requests) == 1  # tests are kept: asked once
+    prompt = server.requests[0]["messages"][-1]["content"]
+    instance = mini_instances["swe-monkeys__textkit-1"]
+    assert "trailing dash" in prompt and "def slugify" in prompt  # the issue and the code
+    assert "test_trailing_punctuation_is_dropped" not in prompt  # never a hidden test
+    assert instance.test_patch.splitlines()[-1].strip("+ ") not in prompt
+    out = tmp_path / "rep-out"
+    report = CliRunner().invoke(
+        app, ["report", str(tmp_path / "rep"), "--out", str(out), "--selector", "reproduction-vote"]
+    )
+    assert report.exit_code == 0, report.output
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    picks = summary["selection"]
+    assert picks["majority_vote"] == picks["semantic_vote"] == picks["regression_vote"] == 0.0
+    assert picks["reproduction_vote"] == 1.0
+    cost = summary["selection_cost"]
+    assert cost["reproduction_tests"] == {"samples": 4, "distinct": 2, "reproducing": 1}
+    assert cost["tokens"]["completion"] > 0 and cost["reproduction_container_s"] > 0
+    (pred,) = [json.loads(x) for x in (out / "rep.predictions.jsonl").read_text().splitlines()]
+    assert "text.strip(sep)" in pred["model_patch"]
+
+    # The judge compares the top patches, the reproducing one first; this judge prefers the
+    # other (B), and the judge selector follows it while reproduction-vote does not.
+    with ScriptedServer([], responder=lambda body: [Reply("B")] * body["n"]) as judge:
+        args = ["signals", str(tmp_path / "rep"), "--no-pull", "--judge", "3"]
+        judged = CliRunner().invoke(app, [*args, "--model", f"{judge.base_url}#scripted"])
+    assert judged.exit_code == 0, judged.output
+    assert "judge: 1 issue(s) judged" in judged.output
+    shown = judge.requests[0]["messages"][-1]["content"]
+    assert shown.index("text.strip(sep)") < shown.index("replace(sep + sep, sep)")
+    assert "test_trailing_punctuation_is_dropped" not in shown
+    CliRunner().invoke(app, ["report", str(tmp_path / "rep"), "--out", str(out)])
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["selection"]["judge"] == 0.0 and summary["selection"]["reproduction_vote"] == 1.0
+    assert summary["selection_cost"]["judged_issues"] == 1
+
+
+def test_a_test_file_cut_at_max_tokens_keeps_its_whole_tests():
+    from agents.repro import test_file
+
+    cut = "```python\nimport m\n\n\ndef test_a():\n    assert m.f()\n\n\n"
+    cut += "def test_b():\n    assert m.g(1,"
+    code, why = test_file(cut)
+    assert why == "" and "def test_a" in code and "test_b" not in code
+    assert test_file("```python\ndef test_b():\n    assert m.g(1,\n```")[1].startswith("does not")

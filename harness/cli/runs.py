@@ -33,9 +33,12 @@ def report(
         typer.Option(
             help="Which patch per issue the predictions file and the official report hold: "
             "vote (the most frequent normalised patch), semantic-vote (votes pooled over "
-            "patches that differ only in comments and spacing), regression-vote (the vote "
-            "among patches that broke none of the repo's tests near their edits; run `harness "
-            "signals` first) or first-valid. None of them reads the hidden tests.",
+            "patches whose code is the same once comments and formatting are left out), "
+            "regression-vote (the vote among patches that broke none of the repo's tests near "
+            "their edits; run `harness signals` first), reproduction-vote (the patches that pass "
+            "the most model-written tests reproducing the issue, then regression-vote; `harness "
+            "signals --repro-tests N`), judge (the model judge's choice among the top few; "
+            "`harness signals --judge N`) or first-valid. None of them reads the hidden tests.",
         ),
     ] = "vote",
     runs_dir: RunsDir = Path("runs"),
@@ -43,7 +46,7 @@ def report(
     """Table, coverage-versus-samples and -cost plots (PNG, with each selector's
     selection@k), JSON, Markdown, and the selected patch per issue as SWE-bench predictions;
     a FLOPs-matched comparison for two runs."""
-    from harness.report import coverage_table, selection_gap, write_report
+    from harness.report import coverage_table, selection_cost, selection_gap, write_report
     from harness.selection import selector as named_selector
 
     named_selector(selector)  # before any work: a one-line error for an unknown name
@@ -54,6 +57,7 @@ def report(
     for s in result["summaries"]:
         if gap := selection_gap(s):
             console.print(f"{s['run_id']}: selection without the hidden tests, {gap}")
+            console.print(f"{s['run_id']}: selection cost, {selection_cost(s)}")
     for row in result["matched"]:
         console.print(f"FLOPs-matched: {row}")
     console.print(

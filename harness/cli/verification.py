@@ -20,6 +20,7 @@ from harness.cli.options import (
     Images,
     Instances,
     Isolation,
+    Model,
     NetworkCheck,
     Repeat,
     RunId,
@@ -224,17 +225,37 @@ def _print_validation(results) -> None:
 @grouped
 def signals(
     run: RunRef,
+    repro_tests: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Reproduction tests the model writes per issue from the issue text (0: none; "
+            "the model is --model's, started only when some issue has no tests yet).",
+        ),
+    ] = 0,
+    judge: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Samples of the model judging the top few patches of each issue (0: no judge; "
+            "run after the other signals, whose ranking chooses what it compares).",
+        ),
+    ] = 0,
     runs_dir: RunsDir = Path("runs"),
     isolation: Isolation = Isolation(),
     images: Images = Images(),
+    model: Model = Model(),
 ) -> None:
-    """Regression signal for each distinct candidate of a run, for `report --selector
-    regression-vote`: the repo's own tests named after the modules it edits, run at the base
-    commit with and without it (never the hidden tests). Costs two container runs per
-    candidate; the container seconds are counted in the report.
+    """Signals for choosing each issue's patch without the hidden tests, for `report
+    --selector`: regression (the repo's own tests named after the modules a candidate edits,
+    at the base commit with and without it) and, with --repro-tests N, reproduction (N
+    model-written tests per issue; those failing at the base commit score each candidate),
+    and with --judge N, N samples of the model choosing among each issue's top few patches.
+    Two container runs per candidate per signal; their time and the tests' tokens are
+    counted in the report. Continues where an interrupted run of it stopped.
 
     Exit status: 0 done, 2 a usage or setup error."""
-    from agents.patches import normalise
+    from harness import signals as signal_steps
     from harness import wiring
     from harness.store import RunStore
 
@@ -249,23 +270,37 @@ def signals(
             identity["dataset"], identity.get("split", "test"), identity["instances"]
         )
     }
-    done = store.signals()
-    todo = {}
-    for c in store.candidates():
-        if c.patch_sha and (c.instance_id, c.patch_sha) not in done and c.instance_id in by_id:
-            todo.setdefault((c.instance_id, c.patch_sha), c)
-    check = wiring.regression_check(
-        store.run_id, isolation.limits(), images.options(), images.sandbox
-    )
-    struck = 0
+    candidates = signal_steps.distinct(store, by_id)
+    tally = signal_steps.Tally()
+    args = (store.run_id, isolation.limits(), images.options(), images.sandbox)
+    check = wiring.regression_check(*args)
+    shared = signal_steps.SharedModel(lambda: wiring.model_backend(model.spec()))
     with store.writer():
-        for (iid, sha), c in todo.items():
-            edited = list(c.edited_files) or list(normalise(c.patch, drop_tests=False).files)
-            signal = check.check(by_id[iid], c.patch, sha, edited)
-            store.append_signal(signal.to_dict())
-            struck += bool(signal.strikes)
-        check.sandbox.cleanup(store.run_id)
+        try:
+            signal_steps.regression(store, by_id, candidates, check, tally)
+            if repro_tests:
+                signal_steps.reproduction(
+                    store, by_id, candidates, wiring.reproduction_check(*args),
+                    shared, repro_tests,
+                    model.sampling(default_seed=0), wiring.read_at_base, tally,
+                )  # fmt: skip
+            if judge:
+                signal_steps.judge(
+                    store, by_id, candidates, shared, judge,
+                    model.sampling(default_seed=0), tally,
+                )  # fmt: skip
+        finally:
+            shared.close()
+            check.sandbox.cleanup(store.run_id)
     console.print(
-        f"signals: {len(todo)} candidate(s) checked ({len(done)} already), "
-        f"{struck} broke a test of the repo near their edits"
+        f"signals: {tally.checked} candidate(s) checked ({len(candidates) - tally.checked} "
+        f"already), {tally.struck} broke a test of the repo near their edits"
     )
+    if judge:
+        console.print(f"judge: {tally.judged} issue(s) judged ({judge} sample(s) each)")
+    if repro_tests:
+        console.print(
+            f"reproduction: {tally.tests_written} test file(s) written, "
+            f"{tally.reproducing} distinct reproduce their issue (fail at the base commit); "
+            f"{tally.scored} candidate(s) scored, {tally.passing} pass at least one"
+        )

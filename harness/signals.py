@@ -1,0 +1,213 @@
+"""`harness signals`: what a deployer can learn about each distinct candidate without the
+hidden tests (issue #16), stored in the run's signals.jsonl for the selectors.
+
+- regression: the repo's own tests near the candidate's edits, with and without it;
+- reproduction: tests the model writes from the issue text (sampled k at a time, kept when
+  they parse, deduplicated), run at the base commit, and the candidate's score on those
+  that fail there.
+
+Every step is recorded as it finishes and skipped when already recorded, so an interrupted
+`harness signals` continues where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
+
+from harness.protocols import ModelBackend
+from harness.store import RunStore
+from harness.types import Candidate, Instance, SamplingConfig
+
+CODE_FILES = 2
+"""Files shown with the issue when the model writes tests: those the candidates edit most."""
+
+
+class SharedModel:
+    """A model server started on first use and kept for the later steps (the reproduction
+    tests and the judge), stopped by close()."""
+
+    def __init__(self, start: Callable[[], AbstractContextManager[ModelBackend]]) -> None:
+        self._start, self._stack, self._model = start, ExitStack(), None
+
+    @contextmanager
+    def __call__(self) -> Iterator[ModelBackend]:
+        if self._model is None:
+            self._model = self._stack.enter_context(self._start())
+        yield self._model
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+@dataclass
+class Tally:
+    checked: int = 0
+    struck: int = 0
+    tests_written: int = 0
+    reproducing: int = 0
+    scored: int = 0
+    passing: int = 0
+    """Candidates that pass at least one reproducing test."""
+    judged: int = 0
+
+
+def distinct(store: RunStore, by_id: dict[str, Instance]) -> dict[tuple[str, str], Candidate]:
+    """The first candidate of each distinct patch of the run's selected issues."""
+    out: dict[tuple[str, str], Candidate] = {}
+    for c in store.candidates():
+        if c.patch_sha and c.instance_id in by_id:
+            out.setdefault((c.instance_id, c.patch_sha), c)
+    return out
+
+
+def edited(candidate: Candidate) -> list[str]:
+    from agents.patches import normalise
+
+    return list(candidate.edited_files) or list(normalise(candidate.patch, drop_tests=False).files)
+
+
+def regression(store: RunStore, by_id, candidates, check, tally: Tally) -> None:
+    done = store.signals()
+    for (iid, sha), c in candidates.items():
+        if (iid, sha) in done:
+            continue
+        signal = check.check(by_id[iid], c.patch, sha, edited(c))
+        store.append_signal(signal.to_dict())
+        tally.checked += 1
+        tally.struck += bool(signal.strikes)
+
+
+def reproduction(
+    store: RunStore,
+    by_id: dict[str, Instance],
+    candidates: dict[tuple[str, str], Candidate],
+    check,
+    model: Callable[[], AbstractContextManager[ModelBackend]],
+    k: int,
+    sampling: SamplingConfig,
+    read: Callable[[Instance, list[str]], dict[str, str]],
+    tally: Tally,
+) -> None:
+    """Write k tests per issue (the model is started only when some issue has none yet), run
+    them at the base commit, then score each distinct candidate on those that reproduce."""
+    from sandbox.reproduction import BaseRun
+    from sandbox.swebench_adapter import blind
+
+    issues = sorted({iid for iid, _ in candidates})
+    written = store.repro_tests()
+    wanting = [iid for iid in issues if iid not in written]
+    if wanting:
+        with model() as backend:
+            for iid in wanting:
+                code = read(by_id[iid], _most_edited(candidates, iid))
+                samples = asyncio.run(_sample(backend, blind(by_id[iid]), code, k, sampling))
+                store.append_repro_tests([s.to_dict() for s in samples])
+                tally.tests_written += sum(s.test_sha is not None for s in samples)
+        written = store.repro_tests()
+    bases = store.signals("reproduction-base")
+    scored = store.signals("reproduction")
+    for iid in issues:
+        files = {r["test_sha"]: r["code"] for r in written.get(iid, []) if r["test_sha"]}
+        recorded = bases.get((iid, ""))
+        if recorded is None or sorted(recorded.get("files", [])) != sorted(files):
+            run = check.base(by_id[iid], files)
+            recorded = {**run.to_dict(), "patch_sha": "", "files": sorted(files)}
+            store.append_signal(recorded)
+        base = BaseRun(
+            iid, recorded["reproducing"], recorded["ran"], recorded["seconds"], recorded["error"]
+        )
+        tally.reproducing += len(base.reproducing)
+        for (cid, sha), c in candidates.items():
+            if cid != iid or (iid, sha) in scored:
+                continue
+            signal = check.check(by_id[iid], c.patch, sha, base, files)
+            store.append_signal(signal.to_dict())
+            tally.scored += not signal.error
+            tally.passing += bool(signal.passed)
+
+
+JUDGE_TOP = 3
+"""How many distinct patches the judge compares per issue."""
+
+
+def judge(
+    store: RunStore,
+    by_id: dict[str, Instance],
+    candidates: dict[tuple[str, str], Candidate],
+    model: Callable[[], AbstractContextManager[ModelBackend]],
+    k: int,
+    sampling: SamplingConfig,
+    tally: Tally,
+) -> None:
+    """For each issue with two or more distinct patches, k samples of the model judging the
+    JUDGE_TOP that rank highest on what is known without the hidden tests (reproduction
+    score, then no strikes, then votes, then the earliest sample)."""
+    from agents.judge import votes
+    from sandbox.swebench_adapter import blind
+
+    done = store.signals("judge")
+    order = _ranking(store)
+    wanting = {}
+    for iid in sorted({iid for iid, _ in candidates} - {iid for iid, _ in done}):
+        shown = sorted((sha for cid, sha in candidates if cid == iid), key=order(iid))
+        if len(shown) > 1:
+            wanting[iid] = shown[:JUDGE_TOP]
+    if not wanting:
+        return
+    with model() as backend:
+        for iid, shown in wanting.items():
+            patches = [candidates[(iid, sha)].patch for sha in shown]
+            counts, completions = asyncio.run(
+                votes(backend, blind(by_id[iid]), patches, k, sampling)
+            )
+            store.append_signal(
+                {
+                    "kind": "judge",
+                    "instance_id": iid,
+                    "patch_sha": "",
+                    "votes": dict(zip(shown, counts, strict=True)),
+                    "prompt_tokens": sum(c.prompt_tokens for c in completions),
+                    "completion_tokens": sum(c.completion_tokens for c in completions),
+                    "answers": [c.text[:200] for c in completions],
+                }
+            )
+            tally.judged += 1
+
+
+def _ranking(store: RunStore) -> Callable[[str], Callable[[str], tuple]]:
+    scores = store.signals("reproduction")
+    strikes = store.signals()
+    counts = Counter((c.instance_id, c.patch_sha) for c in store.candidates() if c.patch_sha)
+    first: dict[tuple[str, str], int] = {}
+    for c in store.candidates():
+        if c.patch_sha:
+            first.setdefault((c.instance_id, c.patch_sha), c.sample_index)
+
+    def order(iid: str) -> Callable[[str], tuple]:
+        def key(sha: str) -> tuple:
+            score = scores.get((iid, sha)) or {}
+            struck = strikes.get((iid, sha)) or {}
+            return (
+                -len(score.get("passed") or []),
+                len(struck.get("strikes") or []),
+                -counts[(iid, sha)],
+                first.get((iid, sha), 0),
+            )
+
+        return key
+
+    return order
+
+
+async def _sample(backend, instance, code, k, sampling):
+    from agents import repro
+
+    return await repro.sample(backend, instance, code, k, sampling)
+
+
+def _most_edited(candidates: dict[tuple[str, str], Candidate], iid: str) -> list[str]:
+    counts = Counter(p for (cid, _), c in candidates.items() if cid == iid for p in edited(c))
+    return [p for p, _ in counts.most_common(CODE_FILES)]
