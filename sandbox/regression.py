@@ -25,14 +25,42 @@ from sandbox.verifier import apply_error, unsafe_path
 PATCH_PATH = "/tmp/patch.diff"
 SCRIPT_PATH = "/regression.sh"
 MAX_TEST_FILES = 5
+NO_RUNNER = "the repo's test runner takes no test files (only pytest and sympy's bin/test do)"
 TIMEOUT_S = 600.0
 
 
+LOG_RUNNERS = ("bin/test",)
+"""Runners other than pytest that take test files as arguments (sympy's); their outcomes
+come from the log, read with the repo's own swebench parser, as verification reads them.
+django's runtests.py takes module labels, not files: no signal there."""
+
+
+def channel(instance: Instance) -> str | None:
+    """Where a test run's outcomes come from: "pytest-plugin" (the guard's signed record),
+    "log" (a runner that takes files, its log unsigned) or None (no signal can be had)."""
+    command = swebench_adapter.test_command(instance)
+    if guard.expects_plugin(command):
+        return "pytest-plugin"
+    return "log" if any(runner in command.split() for runner in LOG_RUNNERS) else None
+
+
 def near_tests(listed: list[str], edited: list[str]) -> list[str]:
-    """The repo's test files named after the edited modules, at most MAX_TEST_FILES."""
+    """The repo's test files named after the edited modules, nearest to them first (the most
+    leading directories shared with an edited file), at most MAX_TEST_FILES."""
     stems = {PurePosixPath(p).stem for p in edited if p.endswith(".py")}
     names = {f"test_{s}.py" for s in stems} | {f"{s}_test.py" for s in stems}
-    return sorted(p for p in listed if PurePosixPath(p).name in names)[:MAX_TEST_FILES]
+    found = [p for p in listed if PurePosixPath(p).name in names]
+    return sorted(found, key=lambda p: (-max(_shared(p, e) for e in edited), p))[:MAX_TEST_FILES]
+
+
+def _shared(a: str, b: str) -> int:
+    """How many leading directories two paths share."""
+    n = 0
+    for x, y in zip(PurePosixPath(a).parts[:-1], PurePosixPath(b).parts[:-1], strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +75,8 @@ class Signal:
     seconds: float
     """Container time of the candidate's run (the base run is shared per test set)."""
     error: str = ""
+    channel: str = ""
+    """Where the outcomes came from: pytest-plugin (signed) or log (sympy's runner)."""
     """Why there is no signal (the runner is not pytest, the patch did not apply, ...)."""
 
     def to_dict(self) -> dict:
@@ -72,8 +102,8 @@ class RegressionCheck:
     def check(self, instance: Instance, patch: str, patch_sha: str, edited: list[str]) -> Signal:
         instance = blind(instance)
         iid = instance.instance_id
-        if not guard.expects_plugin(swebench_adapter.test_command(instance)):
-            return Signal(iid, patch_sha, [], [], 0, 0.0, "the repo's tests do not run in pytest")
+        if channel(instance) is None:
+            return Signal(iid, patch_sha, [], [], 0, 0.0, NO_RUNNER)
         if bad := unsafe_path(patch):  # a hook in .git/ would run before pytest, key in reach
             return Signal(iid, patch_sha, [], [], 0, 0.0, f"patch touches {bad}: not run")
         try:
@@ -89,7 +119,9 @@ class RegressionCheck:
             return Signal(iid, patch_sha, [], [], 0, 0.0, str(exc))
         base = self._base[key]
         strikes = sorted(t for t, s in base.items() if s == "PASSED" and after.get(t) != "PASSED")
-        return Signal(iid, patch_sha, tests, strikes, len(after), round(seconds, 3))
+        return Signal(
+            iid, patch_sha, tests, strikes, len(after), round(seconds, 3), "", channel(instance)
+        )
 
     def _listed(self, image: str) -> list[str]:
         """The repo's files at the base commit, listed once per image (not per candidate)."""
@@ -117,10 +149,14 @@ class RegressionCheck:
             report, key_left = guard.record(session)
         if result.timed_out:
             raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
-        channel = guard.read_channel(report, key, key_left)
-        if channel.forged or channel.tampered or not channel.loaded:
+        seconds = time.monotonic() - start
+        if channel(instance) == "log":
+            log, _ = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
+            return swebench_adapter.parse_statuses(instance, log), seconds
+        record = guard.read_channel(report, key, key_left)
+        if record.forged or record.tampered or not record.loaded:
             raise SandboxError("the regression run's record is not trustworthy")
-        return dict(channel.tests), time.monotonic() - start
+        return dict(record.tests), seconds
 
 
 class PatchDidNotApply(Exception):

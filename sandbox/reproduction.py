@@ -12,11 +12,11 @@ no score (unknown), never a good one.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from harness.protocols import SandboxError
 from harness.types import Instance
-from sandbox import guard, swebench_adapter
-from sandbox.regression import PatchDidNotApply, RegressionCheck
+from sandbox.regression import NO_RUNNER, PatchDidNotApply, RegressionCheck, channel
 from sandbox.swebench_adapter import blind
 from sandbox.verifier import unsafe_path
 
@@ -24,11 +24,39 @@ REPRODUCES = {"FAILED", "ERROR"}
 """Statuses at the base commit that reproduce the issue (skips and xfails do not)."""
 
 
-def test_path(test_sha: str) -> str:
+REPRO_DIRS = {"sympy/sympy": "sympy/swem_repro"}
+"""Where a repo's runner finds a test file given by path (sympy's only under sympy/)."""
+_TEST_DEF = re.compile(r"^(async\s+def|def)\s+(test\w*)\s*\(", re.M)
+
+
+def test_path(instance: Instance, test_sha: str) -> str:
     """Where a model-written test file goes in the repo: a directory of its own, so no
     package's conftest or __init__ of the repo's test tree takes it in, and no patch edits it
     (a patch that tries does not apply: the file is there already)."""
-    return f".swem_repro/test_repro_{test_sha[:16]}.py"
+    folder = REPRO_DIRS.get(instance.repo, ".swem_repro")
+    return f"{folder}/test_repro_{test_sha[:16]}.py"
+
+
+def tagged(code: str, test_sha: str) -> str:
+    """The file with each top-level test function named after the file too, so a runner that
+    reports bare function names (sympy's) still says which file a test came from."""
+    return _TEST_DEF.sub(lambda m: f"{m.group(1)} {m.group(2)}{_tag(test_sha)}(", code)
+
+
+def _tag(test_sha: str) -> str:
+    return f"__swem_{test_sha[:12]}"
+
+
+def _file_of(test: str, shas: list[str]) -> str | None:
+    """The sha of the file a reported test id came from (pytest's node id names the file;
+    sympy's bare name carries the tag)."""
+    path, _, name = test.rpartition("::") if "::" in test else ("", "", test)
+    for sha in shas:
+        if path.split("::")[0].endswith(f"test_repro_{sha[:16]}.py"):
+            return sha
+        if not path and name.split("[", 1)[0].endswith(_tag(sha)):
+            return sha
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,28 +94,33 @@ class ReproductionCheck(RegressionCheck):
     """Runs model-written tests; the sandbox, images and signed-record reading are the
     regression check's."""
 
+    @staticmethod
+    def _written(instance: Instance, shas, files: dict[str, str]) -> dict[str, str]:
+        return {f"/testbed/{test_path(instance, sha)}": tagged(files[sha], sha) for sha in shas}
+
     def base(self, instance: Instance, files: dict[str, str]) -> BaseRun:
         """Run every distinct test file (sha -> text) at the base commit."""
         instance = blind(instance)
         iid = instance.instance_id
-        if not guard.expects_plugin(swebench_adapter.test_command(instance)):
-            return BaseRun(iid, {}, 0, 0.0, "the repo's tests do not run in pytest")
+        if channel(instance) is None:
+            return BaseRun(iid, {}, 0, 0.0, NO_RUNNER)
         if not files:
             return BaseRun(iid, {}, 0, 0.0, "no usable test file was written")
-        paths = {test_path(sha): sha for sha in files}
-        by_name = {path.rsplit("/", 1)[1]: sha for path, sha in paths.items()}
-        written = {f"/testbed/{path}": files[sha] for path, sha in paths.items()}
         try:
             outcomes, seconds = self._outcomes(
-                instance, self.image_for(instance), "", sorted(paths), written
+                instance,
+                self.image_for(instance),
+                "",
+                sorted(test_path(instance, sha) for sha in files),
+                self._written(instance, files, files),
             )
         except SandboxError as exc:
             return BaseRun(iid, {}, 0, 0.0, str(exc))
         reproducing: dict[str, list[str]] = {}
         for test, status in sorted(outcomes.items()):
-            # by file name: the node id is relative to pytest's rootdir, wherever that is
-            sha = by_name.get(test.split("::", 1)[0].rsplit("/", 1)[-1])
-            if sha and status in REPRODUCES:
+            sha = _file_of(test, list(files))
+            # sympy's parser also names each failure "path:test" (its traceback header)
+            if sha and status in REPRODUCES and not (":" in test and "::" not in test):
                 reproducing.setdefault(sha, []).append(test)
         return BaseRun(iid, reproducing, len(outcomes), round(seconds, 3))
 
@@ -102,11 +135,14 @@ class ReproductionCheck(RegressionCheck):
             return ReproSignal(iid, patch_sha, [], [], 0.0, base.error or "no test reproduces")
         if bad := unsafe_path(patch):
             return ReproSignal(iid, patch_sha, [], [], 0.0, f"patch touches {bad}: not run")
-        written = {f"/testbed/{test_path(sha)}": files[sha] for sha in base.reproducing}
-        paths = sorted(test_path(sha) for sha in base.reproducing)
+        paths = sorted(test_path(instance, sha) for sha in base.reproducing)
         try:
             after, seconds = self._outcomes(
-                instance, self.image_for(instance), patch, paths, written
+                instance,
+                self.image_for(instance),
+                patch,
+                paths,
+                self._written(instance, base.reproducing, files),
             )
         except (SandboxError, PatchDidNotApply) as exc:
             return ReproSignal(iid, patch_sha, wanted, [], 0.0, str(exc))

@@ -331,3 +331,29 @@ def test_a_test_file_cut_at_max_tokens_keeps_its_whole_tests():
     code, why = test_file(cut)
     assert why == "" and "def test_a" in code and "test_b" not in code
     assert test_file("```python\ndef test_b():\n    assert m.g(1,\n```")[1].startswith("does not")
+
+
+def test_model_written_tests_are_told_apart_under_either_runner():
+    """pytest's node ids name the file; sympy's runner reports bare function names, so each
+    file's test functions carry its tag, and sympy finds the files only under sympy/."""
+    from harness.types import Instance
+    from sandbox.regression import near_tests
+    from sandbox.reproduction import _file_of, tagged, test_path
+
+    a, b = "a" * 64, "b" * 64
+    code = "def test_x():\n    pass\n\n\nclass TestY:\n    def test_z(self):\n        pass\n"
+    assert tagged(code, a).startswith(f"def test_x__swem_{a[:12]}(")
+    assert "def test_z(self)" in tagged(code, a)  # methods keep their names (ids name the file)
+    assert (
+        _file_of(
+            f"{test_path(Instance('i', 'o/r', 'c', '', '', '', '', (), ()), a)}::TestY::test_z",
+            [b, a],
+        )
+        == a
+    )
+    assert _file_of(f"test_x__swem_{b[:12]}", [a, b]) == b
+    assert _file_of("test_x", [a, b]) is None  # the repo's own test: none of ours
+    sympy = Instance("sympy__sympy-1", "sympy/sympy", "c", "", "1.1", "", "", (), ())
+    assert test_path(sympy, a).startswith("sympy/swem_repro/")
+    listed = ["sympy/physics/tests/test_add.py", "sympy/core/tests/test_add.py", "x/test_mul.py"]
+    assert near_tests(listed, ["sympy/core/add.py"])[0] == "sympy/core/tests/test_add.py"
