@@ -16,6 +16,7 @@ import re
 
 from harness.protocols import SandboxError
 from harness.types import Instance
+from sandbox import integrity
 from sandbox.regression import NO_RUNNER, PatchDidNotApply, RegressionCheck, channel
 from sandbox.swebench_adapter import blind
 from sandbox.verifier import unsafe_path
@@ -133,7 +134,10 @@ class ReproductionCheck(RegressionCheck):
         wanted = [t for tests in base.reproducing.values() for t in tests]
         if not wanted:
             return ReproSignal(iid, patch_sha, [], [], 0.0, base.error or "no test reproduces")
-        if bad := unsafe_path(patch):
+        folder = test_path(instance, "").rsplit("/", 1)[0] + "/"
+        mine = sorted(p for p in integrity.paths(patch) if p.startswith(folder))
+        if bad := unsafe_path(patch) or (mine[0] if mine else None):
+            # a conftest.py beside our tests could rewrite their outcomes
             return ReproSignal(iid, patch_sha, [], [], 0.0, f"patch touches {bad}: not run")
         paths = sorted(test_path(instance, sha) for sha in base.reproducing)
         try:

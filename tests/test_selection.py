@@ -357,3 +357,17 @@ def test_model_written_tests_are_told_apart_under_either_runner():
     assert test_path(sympy, a).startswith("sympy/swem_repro/")
     listed = ["sympy/physics/tests/test_add.py", "sympy/core/tests/test_add.py", "x/test_mul.py"]
     assert near_tests(listed, ["sympy/core/add.py"])[0] == "sympy/core/tests/test_add.py"
+
+
+def test_a_patch_that_reaches_the_reproduction_tests_gets_no_score(mini_instances):
+    """A conftest.py beside the model-written tests could rewrite their outcomes: refused,
+    before any container, as a patch touching .git is."""
+    from sandbox.reproduction import BaseRun, ReproductionCheck
+
+    instance = mini_instances["swe-monkeys__textkit-1"]
+    base = BaseRun(instance.instance_id, {"a" * 64: ["t::test_x"]}, 1, 1.0)
+    for path in (".swem_repro/conftest.py", ".git/hooks/pre-commit"):
+        sneaky = f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n"
+        sneaky += f"+++ b/{path}\n@@ -0,0 +1 @@\n+x = 1\n"
+        signal = ReproductionCheck(None, None, None, "x").check(instance, sneaky, "s", base, {})
+        assert signal.error == f"patch touches {path}: not run" and signal.passed == []
