@@ -83,7 +83,10 @@ class Signal:
         return {"kind": "regression", **dataclasses.asdict(self)}
 
 
-class RegressionCheck:
+class SandboxTests:
+    """Runs test files of a blinded instance in fresh sandboxes, a patch applied or not, and
+    reads their outcomes (the regression and reproduction signals' shared part)."""
+
     def __init__(
         self,
         sandbox: Sandbox,
@@ -95,6 +98,42 @@ class RegressionCheck:
         self.image_for = image_for
         self.limits = limits
         self.run_id = run_id
+
+    def _outcomes(
+        self, instance, image, patch: str, tests: list[str], written: dict[str, str] | None = None
+    ) -> tuple[dict, float]:
+        """Each test's outcome with the patch applied (none when empty), from the guard's
+        signed record (the log, under sympy's runner), and the container time; `written`:
+        more files put in place first."""
+        key = guard.new_key()
+        script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
+        files = {**(written or {}), SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
+        start = time.monotonic()
+        with self.sandbox.open(image, self.limits, self.run_id) as session:
+            session.write_files(files)
+            if patch.strip():
+                applied = session.exec(f"git apply --verbose {PATCH_PATH}", 120)
+                if not applied.ok:
+                    raise PatchDidNotApply(apply_error(applied.output))
+            result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
+            report, key_left = guard.record(session)
+        if result.timed_out:
+            raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
+        seconds = time.monotonic() - start
+        if channel(instance) == "log":
+            log, _ = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
+            return swebench_adapter.parse_statuses(instance, log), seconds
+        record = guard.read_channel(report, key, key_left)
+        if record.forged or record.tampered or not record.loaded:
+            raise SandboxError("the test run's record is not trustworthy")
+        return dict(record.tests), seconds
+
+
+class RegressionCheck(SandboxTests):
+    """The repo's own tests near a candidate's edits, with and without it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._base: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         """Outcomes at the base commit, per (instance, test files)."""
         self._files: dict[str, list[str]] = {}
@@ -129,34 +168,6 @@ class RegressionCheck:
             with self.sandbox.open(image, self.limits, self.run_id) as session:
                 self._files[image] = session.exec("git ls-files", 120).output.splitlines()
         return self._files[image]
-
-    def _outcomes(
-        self, instance, image, patch: str, tests: list[str], written: dict[str, str] | None = None
-    ) -> tuple[dict, float]:
-        """Each test's outcome (the guard's signed record) with the patch applied (none when
-        empty), and the container time; `written`: more files put in place first."""
-        key = guard.new_key()
-        script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
-        files = {**(written or {}), SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
-        start = time.monotonic()
-        with self.sandbox.open(image, self.limits, self.run_id) as session:
-            session.write_files(files)
-            if patch.strip():
-                applied = session.exec(f"git apply --verbose {PATCH_PATH}", 120)
-                if not applied.ok:
-                    raise PatchDidNotApply(apply_error(applied.output))
-            result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
-            report, key_left = guard.record(session)
-        if result.timed_out:
-            raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
-        seconds = time.monotonic() - start
-        if channel(instance) == "log":
-            log, _ = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
-            return swebench_adapter.parse_statuses(instance, log), seconds
-        record = guard.read_channel(report, key, key_left)
-        if record.forged or record.tampered or not record.loaded:
-            raise SandboxError("the regression run's record is not trustworthy")
-        return dict(record.tests), seconds
 
 
 class PatchDidNotApply(Exception):

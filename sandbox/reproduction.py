@@ -17,7 +17,7 @@ import re
 from harness.protocols import SandboxError
 from harness.types import Instance
 from sandbox import integrity
-from sandbox.regression import NO_RUNNER, PatchDidNotApply, RegressionCheck, channel
+from sandbox.regression import NO_RUNNER, PatchDidNotApply, SandboxTests, channel
 from sandbox.swebench_adapter import blind
 from sandbox.verifier import unsafe_path
 
@@ -91,9 +91,8 @@ class ReproSignal:
         return {"kind": "reproduction", **dataclasses.asdict(self)}
 
 
-class ReproductionCheck(RegressionCheck):
-    """Runs model-written tests; the sandbox, images and signed-record reading are the
-    regression check's."""
+class ReproductionCheck(SandboxTests):
+    """Runs model-written tests at the base commit, then with each candidate."""
 
     @staticmethod
     def _written(instance: Instance, shas, files: dict[str, str]) -> dict[str, str]:
@@ -125,7 +124,7 @@ class ReproductionCheck(RegressionCheck):
                 reproducing.setdefault(sha, []).append(test)
         return BaseRun(iid, reproducing, len(outcomes), round(seconds, 3))
 
-    def check(  # type: ignore[override]
+    def check(
         self, instance: Instance, patch: str, patch_sha: str, base: BaseRun, files: dict[str, str]
     ) -> ReproSignal:
         """The candidate's score on the reproducing tests of `base` (files: sha -> text)."""
