@@ -44,6 +44,7 @@ class SharedModel:
 
 @dataclass
 class Tally:
+    already: int = 0
     checked: int = 0
     struck: int = 0
     tests_written: int = 0
@@ -52,6 +53,9 @@ class Tally:
     passing: int = 0
     """Candidates that pass at least one reproducing test."""
     judged: int = 0
+    missing: int = 0
+    """Signals the sandbox failed to compute (not recorded; the next run retries them)."""
+    why: str = ""
 
 
 def distinct(store: RunStore, by_id: dict[str, Instance]) -> dict[tuple[str, str], Candidate]:
@@ -73,11 +77,12 @@ def regression(store: RunStore, by_id, candidates, check, tally: Tally) -> None:
     done = store.signals()
     for (iid, sha), c in candidates.items():
         if (iid, sha) in done:
+            tally.already += 1
             continue
         signal = check.check(by_id[iid], c.patch, sha, edited(c))
-        store.append_signal(signal.to_dict())
-        tally.checked += 1
-        tally.struck += bool(signal.strikes)
+        if _kept(store, signal, tally):
+            tally.checked += 1
+            tally.struck += bool(signal.strikes)
 
 
 def reproduction(
@@ -114,6 +119,10 @@ def reproduction(
         recorded = bases.get((iid, ""))
         if recorded is None or sorted(recorded.get("files", [])) != sorted(files):
             run = check.base(by_id[iid], files)
+            if run.infra:  # the sandbox failed: none of the issue's candidates can be scored
+                tally.missing += 1 + sum(cid == iid for cid, _ in candidates)
+                tally.why = run.error
+                continue
             recorded = {**run.to_dict(), "patch_sha": "", "files": sorted(files)}
             store.append_signal(recorded)
         base = BaseRun(
@@ -124,9 +133,9 @@ def reproduction(
             if cid != iid or (iid, sha) in scored:
                 continue
             signal = check.check(by_id[iid], c.patch, sha, base, files)
-            store.append_signal(signal.to_dict())
-            tally.scored += not signal.error
-            tally.passing += bool(signal.passed)
+            if _kept(store, signal, tally):
+                tally.scored += not signal.error
+                tally.passing += bool(signal.passed)
 
 
 JUDGE_TOP = 3
@@ -200,6 +209,17 @@ def _ranking(store: RunStore) -> Callable[[str], Callable[[str], tuple]]:
         return key
 
     return order
+
+
+def _kept(store: RunStore, signal, tally: Tally) -> bool:
+    """Record a signal, unless the sandbox failed: then it is counted missing and the next
+    `harness signals` computes it again (an engine outage is no fact about a patch)."""
+    if signal.infra:
+        tally.missing += 1
+        tally.why = signal.error
+        return False
+    store.append_signal(signal.to_dict())
+    return True
 
 
 async def _sample(backend, instance, code, k, sampling):

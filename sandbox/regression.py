@@ -77,6 +77,8 @@ class Signal:
     error: str = ""
     channel: str = ""
     """Where the outcomes came from: pytest-plugin (signed) or log (sympy's runner)."""
+    infra: bool = False
+    """The sandbox failed: not recorded, computed again by the next `harness signals`."""
     """Why there is no signal (the runner is not pytest, the patch did not apply, ...)."""
 
     def to_dict(self) -> dict:
@@ -117,15 +119,15 @@ class SandboxTests:
                     raise PatchDidNotApply(apply_error(applied.output))
             result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
             report, key_left = guard.record(session)
-        if result.timed_out:
-            raise SandboxError(f"the regression tests ran past {TIMEOUT_S:g} s")
+        if result.timed_out or result.over_disk is not None:
+            raise NoOutcome(f"the tests ran past {TIMEOUT_S:g} s or past --disk")
         seconds = time.monotonic() - start
         if channel(instance) == "log":
             log, _ = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
             return swebench_adapter.parse_statuses(instance, log), seconds
         record = guard.read_channel(report, key, key_left)
         if record.forged or record.tampered or not record.loaded:
-            raise SandboxError("the test run's record is not trustworthy")
+            raise NoOutcome("the test run's record is not trustworthy")
         return dict(record.tests), seconds
 
 
@@ -154,8 +156,10 @@ class RegressionCheck(SandboxTests):
             if key not in self._base:
                 self._base[key], _ = self._outcomes(instance, image, "", tests)
             after, seconds = self._outcomes(instance, image, patch, tests)
-        except (SandboxError, PatchDidNotApply) as exc:
+        except NoOutcome as exc:
             return Signal(iid, patch_sha, [], [], 0, 0.0, str(exc))
+        except SandboxError as exc:
+            return Signal(iid, patch_sha, [], [], 0, 0.0, f"sandbox: {exc}", infra=True)
         base = self._base[key]
         strikes = sorted(t for t, s in base.items() if s == "PASSED" and after.get(t) != "PASSED")
         return Signal(
@@ -170,5 +174,11 @@ class RegressionCheck(SandboxTests):
         return self._files[image]
 
 
-class PatchDidNotApply(Exception):
+class NoOutcome(Exception):
+    """The run says nothing about the tests, because of the candidate or the tests
+    themselves (did not apply, ran past the limits, a record that cannot be trusted): kept
+    as an unknown signal. A SandboxError instead (the engine failed) is retried."""
+
+
+class PatchDidNotApply(NoOutcome):
     pass

@@ -17,7 +17,7 @@ import re
 from harness.protocols import SandboxError
 from harness.types import Instance
 from sandbox import integrity
-from sandbox.regression import NO_RUNNER, PatchDidNotApply, SandboxTests, channel
+from sandbox.regression import NO_RUNNER, NoOutcome, SandboxTests, channel
 from sandbox.swebench_adapter import blind
 from sandbox.verifier import unsafe_path
 
@@ -70,6 +70,8 @@ class BaseRun:
     ran: int
     seconds: float
     error: str = ""
+    infra: bool = False
+    """The sandbox failed: not recorded, run again by the next `harness signals`."""
 
     def to_dict(self) -> dict:
         return {"kind": "reproduction-base", **dataclasses.asdict(self)}
@@ -86,6 +88,8 @@ class ReproSignal:
     seconds: float
     error: str = ""
     """Why there is no score (no reproducing test, the patch did not apply, ...)."""
+    infra: bool = False
+    """The sandbox failed: not recorded, computed again by the next `harness signals`."""
 
     def to_dict(self) -> dict:
         return {"kind": "reproduction", **dataclasses.asdict(self)}
@@ -114,8 +118,10 @@ class ReproductionCheck(SandboxTests):
                 sorted(test_path(instance, sha) for sha in files),
                 self._written(instance, files, files),
             )
-        except SandboxError as exc:
+        except NoOutcome as exc:
             return BaseRun(iid, {}, 0, 0.0, str(exc))
+        except SandboxError as exc:
+            return BaseRun(iid, {}, 0, 0.0, f"sandbox: {exc}", infra=True)
         reproducing: dict[str, list[str]] = {}
         for test, status in sorted(outcomes.items()):
             sha = _file_of(test, list(files))
@@ -147,7 +153,9 @@ class ReproductionCheck(SandboxTests):
                 paths,
                 self._written(instance, base.reproducing, files),
             )
-        except (SandboxError, PatchDidNotApply) as exc:
+        except NoOutcome as exc:
             return ReproSignal(iid, patch_sha, wanted, [], 0.0, str(exc))
+        except SandboxError as exc:
+            return ReproSignal(iid, patch_sha, wanted, [], 0.0, f"sandbox: {exc}", infra=True)
         passed = [t for t in wanted if after.get(t) == "PASSED"]
         return ReproSignal(iid, patch_sha, wanted, passed, round(seconds, 3))

@@ -166,8 +166,9 @@ def right(note: str) -> str:
 SAMPLES = [WRONG, right("both ends"), WRONG, right("fix"), WRONG, right("strip"), right("ok")]
 
 
-def scripted_eval(tmp_path: Path, run_id: str, answers: list[str]) -> None:
-    """textkit-1 at k = 7 with the scripted model giving `answers` in turn, verified for real."""
+def scripted_eval(tmp_path: Path, run_id: str, answers: list[str], *more: str) -> None:
+    """textkit-1 at k = 7 with the scripted model giving `answers` in turn, verified for real
+    (in Docker unless `more` names another --sandbox)."""
 
     def respond(body: dict) -> list[Reply]:
         if "Which of these files" in body["messages"][-1]["content"]:
@@ -178,7 +179,7 @@ def scripted_eval(tmp_path: Path, run_id: str, answers: list[str]) -> None:
         args = ["eval", "-d", "mini", "--instances", "swe-monkeys__textkit-1", "-k", "7"]
         args += ["--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)]
         args += ["--run-id", run_id, "--no-pull", "--gen-concurrency", "1", "--seed", "0"]
-        result = CliRunner().invoke(app, args)
+        result = CliRunner().invoke(app, [*args, *more])
     assert result.exit_code == 0, result.output
 
 
@@ -371,3 +372,34 @@ def test_a_patch_that_reaches_the_reproduction_tests_gets_no_score(mini_instance
         sneaky += f"+++ b/{path}\n@@ -0,0 +1 @@\n+x = 1\n"
         signal = ReproductionCheck(None, None, None, "x").check(instance, sneaky, "s", base, {})
         assert signal.error == f"patch touches {path}: not run" and signal.passed == []
+
+
+def test_a_sandbox_that_fails_leaves_signals_missing_never_unknown(tmp_path):
+    """An engine outage is no fact about a patch: the signals it stopped are not recorded,
+    the command exits 3, and the next run computes them."""
+    from harness.protocols import SandboxError
+    from sandbox import backends
+    from tests import fake_backend
+
+    class Broken(fake_backend.FakeSandbox):
+        def open(self, image, limits, run_id):
+            raise SandboxError("the engine went away")
+
+    class BrokenBackend(fake_backend.FakeBackend):
+        name = "broken"
+
+        def sandbox(self):
+            return Broken()
+
+    fake_backend.register()
+    backends.register("broken", BrokenBackend)
+    scripted_eval(tmp_path, "out", BREAKS, "--sandbox", "fake")
+    signals = ["signals", str(tmp_path / "out"), "--no-pull"]
+    broken = CliRunner().invoke(app, [*signals, "--sandbox", "broken"])
+    assert broken.exit_code == 3, broken.output
+    assert "2 signal(s) not computed: the sandbox failed" in broken.output
+    assert not (tmp_path / "out" / "signals.jsonl").exists()
+    again = CliRunner().invoke(app, [*signals, "--sandbox", "fake"])
+    assert again.exit_code == 0, again.output
+    assert "2 candidate(s) checked (0 already)" in again.output  # computed now, none skipped
+    assert len((tmp_path / "out" / "signals.jsonl").read_text().splitlines()) == 2

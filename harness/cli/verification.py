@@ -254,7 +254,8 @@ def signals(
     Two container runs per candidate per signal; their time and the tests' tokens are
     counted in the report. Continues where an interrupted run of it stopped.
 
-    Exit status: 0 done, 2 a usage or setup error."""
+    Exit status: 0 done, 2 a usage or setup error, 3 signals still missing (the sandbox
+    failed; running it again computes them)."""
     from harness import signals as signal_steps
     from harness import wiring
     from harness.store import RunStore
@@ -293,14 +294,20 @@ def signals(
             shared.close()
             check.sandbox.cleanup(store.run_id)
     console.print(
-        f"signals: {tally.checked} candidate(s) checked ({len(candidates) - tally.checked} "
-        f"already), {tally.struck} broke a test of the repo near their edits"
+        f"signals: {tally.checked} candidate(s) checked ({tally.already} already), "
+        f"{tally.struck} broke a test of the repo near their edits"
     )
-    if judge:
-        console.print(f"judge: {tally.judged} issue(s) judged ({judge} sample(s) each)")
     if repro_tests:
         console.print(
             f"reproduction: {tally.tests_written} test file(s) written, "
             f"{tally.reproducing} distinct reproduce their issue (fail at the base commit); "
             f"{tally.scored} candidate(s) scored, {tally.passing} pass at least one"
         )
+    if judge:
+        console.print(f"judge: {tally.judged} issue(s) judged ({judge} sample(s) each)")
+    if tally.missing:
+        console.print(
+            f"[red]{tally.missing} signal(s) not computed: the sandbox failed ({tally.why}); "
+            "run `harness signals` again to compute them[/]"
+        )
+        raise typer.Exit(3)
