@@ -15,11 +15,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.protocols import ModelBackend
 from harness.store import RunStore
-from harness.types import Candidate, Instance, SamplingConfig
+from harness.types import Candidate, Instance, SamplingConfig, VerdictStatus
 
 CODE_FILES = 2
 """Files shown with the issue when the model writes tests: those the candidates edit most."""
@@ -103,13 +103,21 @@ def reproduction(
 
     issues = sorted({iid for iid, _ in candidates})
     written = store.repro_tests()
-    wanting = [iid for iid in issues if iid not in written]
-    if wanting:
+    wanting = {iid: k - len(written.get(iid, [])) for iid in issues}
+    if any(n > 0 for n in wanting.values()):
         with model() as backend:
-            for iid in wanting:
+            for iid, n in wanting.items():
+                if n <= 0:
+                    continue
+                have = k - n  # topped up: samples have = ..k-1, seeded on from there
+                seed = sampling.seed + have if sampling.seed is not None else None
                 code = read(by_id[iid], _most_edited(candidates, iid))
-                samples = asyncio.run(_sample(backend, blind(by_id[iid]), code, k, sampling))
-                store.append_repro_tests([s.to_dict() for s in samples])
+                samples = asyncio.run(
+                    _sample(backend, blind(by_id[iid]), code, n, replace(sampling, seed=seed))
+                )
+                store.append_repro_tests(
+                    [{**s.to_dict(), "sample": have + s.sample} for s in samples]
+                )
                 tally.tests_written += sum(s.test_sha is not None for s in samples)
         written = store.repro_tests()
     bases = store.signals("reproduction-base")
@@ -130,8 +138,8 @@ def reproduction(
         )
         tally.reproducing += len(base.reproducing)
         for (cid, sha), c in candidates.items():
-            if cid != iid or (iid, sha) in scored:
-                continue
+            if cid != iid or (scored.get((iid, sha)) or {}).get("base") == base.files_id:
+                continue  # scored against these tests already
             signal = check.check(by_id[iid], c.patch, sha, base, files)
             if _kept(store, signal, tally):
                 tally.scored += not signal.error
@@ -155,13 +163,22 @@ def judge(
     JUDGE_TOP that rank highest on what is known without the hidden tests (reproduction
     score, then no strikes, then votes, then the earliest sample)."""
     from agents.judge import votes
+    from harness.summary import screened
     from sandbox.swebench_adapter import blind
 
     done = store.signals("judge")
     order = _ranking(store)
+    # What a deployer sees of a verdict: whether the patch applied and what the screen said.
+    verdicts = store.final_verdicts()
+    out = {
+        key for key, v in verdicts.items() if v.status == VerdictStatus.APPLY_FAILED or screened(v)
+    }
     wanting = {}
     for iid in sorted({iid for iid, _ in candidates} - {iid for iid, _ in done}):
-        shown = sorted((sha for cid, sha in candidates if cid == iid), key=order(iid))
+        shown = sorted(
+            (sha for cid, sha in candidates if cid == iid and (cid, sha) not in out),
+            key=order(iid),
+        )
         if len(shown) > 1:
             wanting[iid] = shown[:JUDGE_TOP]
     if not wanting:

@@ -28,7 +28,7 @@ from harness.metrics import (
 )
 from harness.selection import SELECTORS, Sample, selection_curves, semantic_key
 from harness.store import RECORD_FILES, RunStore
-from harness.types import Candidate, Verdict
+from harness.types import Candidate, Verdict, reproduction_id
 
 SCHEMA_VERSION = 3
 SELECTION_KEY = {"vote": "majority_vote"}
@@ -59,7 +59,16 @@ def summarize(
         include_flagged = bool(manifest.get("include_flagged"))
     unbuildable = manifest.get("unbuildable") or {}
     signals = store.signals()
-    scores = store.signals("reproduction")
+    # A score counts only on the issue's latest set of reproducing tests.
+    current = {
+        iid: reproduction_id(r["reproducing"])
+        for (iid, _), r in store.signals("reproduction-base").items()
+    }
+    scores = {
+        key: r
+        for key, r in store.signals("reproduction").items()
+        if r.get("base") == current.get(key[0])
+    }
     issues, chosen_from = {}, []
     for iid in identity.get("instances") or sorted(by_issue):
         if iid not in unbuildable:
@@ -86,24 +95,30 @@ def summarize(
         "issues": issues,
         **_aggregate(store, issues, identity, price),
         "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
-        "selection_cost": _selection_cost(store, signals, scores, price),
+        "selection_cost": _selection_cost(store, price),
     }
 
 
-def _selection_cost(store: RunStore, signals: dict, scores: dict, price: PriceTable) -> dict:
-    """What choosing cost beyond the samples: container time of the signals, and the tokens
-    (and dollars, at the run's prices) of the model-written reproduction tests and the
-    judge."""
+def _selection_cost(store: RunStore, price: PriceTable) -> dict:
+    """What choosing cost beyond the samples: container time of every signal run recorded
+    (a score measured on tests since replaced still cost its run), and the tokens (and
+    dollars, at the run's prices) of the model-written reproduction tests and the judge."""
+    seconds: Counter = Counter()
+    if (store.run_dir / "signals.jsonl").exists():
+        for r in store.stream("signals.jsonl"):
+            seconds[r.get("kind", "regression")] += r.get("seconds", 0.0)
     bases = store.signals("reproduction-base").values()
     written = [r for rs in store.repro_tests().values() for r in rs]
     judged = list(store.signals("judge").values())
     prompt = sum(r["prompt_tokens"] for r in (*written, *judged))
     completion = sum(r["completion_tokens"] for r in (*written, *judged))
     return {
-        "regression_container_s": round(sum(r["seconds"] for r in signals.values()), 3),
-        "regression_signals": len(signals),
-        "reproduction_container_s": round(sum(r["seconds"] for r in (*scores.values(), *bases)), 3),
-        "reproduction_signals": len(scores),
+        "regression_container_s": round(seconds["regression"], 3),
+        "regression_signals": len(store.signals()),
+        "reproduction_container_s": round(
+            seconds["reproduction"] + seconds["reproduction-base"], 3
+        ),
+        "reproduction_signals": len(store.signals("reproduction")),
         "reproduction_tests": {
             "samples": len(written),
             "distinct": len({(r["instance_id"], r["test_sha"]) for r in written if r["test_sha"]}),

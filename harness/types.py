@@ -6,6 +6,7 @@ Only the standard library is imported here, so `agents/` and `sandbox/` can depe
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -269,3 +270,10 @@ class Generation:
             c.completion_tokens for c in self.overhead
         )
         return prompt, completion
+
+
+def reproduction_id(reproducing: dict[str, list[str]]) -> str:
+    """Names the set of reproducing tests a reproduction score was measured on (a later
+    `harness signals --repro-tests N` with more tests makes a new set: older scores lapse)."""
+    text = json.dumps(reproducing, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -15,7 +15,7 @@ import dataclasses
 import re
 
 from harness.protocols import SandboxError
-from harness.types import Instance
+from harness.types import Instance, reproduction_id
 from sandbox import integrity
 from sandbox.regression import NO_RUNNER, NoOutcome, SandboxTests, channel
 from sandbox.swebench_adapter import blind
@@ -73,6 +73,11 @@ class BaseRun:
     infra: bool = False
     """The sandbox failed: not recorded, run again by the next `harness signals`."""
 
+    @property
+    def files_id(self) -> str:
+        """Which reproducing tests a score was measured on."""
+        return reproduction_id(self.reproducing)
+
     def to_dict(self) -> dict:
         return {"kind": "reproduction-base", **dataclasses.asdict(self)}
 
@@ -90,6 +95,9 @@ class ReproSignal:
     """Why there is no score (no reproducing test, the patch did not apply, ...)."""
     infra: bool = False
     """The sandbox failed: not recorded, computed again by the next `harness signals`."""
+
+    base: str = ""
+    """The base run's files_id: the reproducing tests the score is on."""
 
     def to_dict(self) -> dict:
         return {"kind": "reproduction", **dataclasses.asdict(self)}
@@ -138,12 +146,14 @@ class ReproductionCheck(SandboxTests):
         iid = instance.instance_id
         wanted = [t for tests in base.reproducing.values() for t in tests]
         if not wanted:
-            return ReproSignal(iid, patch_sha, [], [], 0.0, base.error or "no test reproduces")
+            error = base.error or "no test reproduces"
+            return ReproSignal(iid, patch_sha, [], [], 0.0, error, base=base.files_id)
         folder = test_path(instance, "").rsplit("/", 1)[0] + "/"
         mine = sorted(p for p in integrity.paths(patch) if p.startswith(folder))
         if bad := unsafe_path(patch) or (mine[0] if mine else None):
             # a conftest.py beside our tests could rewrite their outcomes
-            return ReproSignal(iid, patch_sha, [], [], 0.0, f"patch touches {bad}: not run")
+            why = f"patch touches {bad}: not run"
+            return ReproSignal(iid, patch_sha, [], [], 0.0, why, base=base.files_id)
         paths = sorted(test_path(instance, sha) for sha in base.reproducing)
         try:
             after, seconds = self._outcomes(
@@ -154,8 +164,8 @@ class ReproductionCheck(SandboxTests):
                 self._written(instance, base.reproducing, files),
             )
         except NoOutcome as exc:
-            return ReproSignal(iid, patch_sha, wanted, [], 0.0, str(exc))
+            return ReproSignal(iid, patch_sha, wanted, [], 0.0, str(exc), base=base.files_id)
         except SandboxError as exc:
             return ReproSignal(iid, patch_sha, wanted, [], 0.0, f"sandbox: {exc}", infra=True)
         passed = [t for t in wanted if after.get(t) == "PASSED"]
-        return ReproSignal(iid, patch_sha, wanted, passed, round(seconds, 3))
+        return ReproSignal(iid, patch_sha, wanted, passed, round(seconds, 3), base=base.files_id)
