@@ -227,15 +227,21 @@ class RunStore:
         self._append("signals.jsonl", record)
 
     def signals(self, kind: str = "regression") -> dict[tuple[str, str], dict[str, Any]]:
-        """The latest signal of a kind per (instance, patch sha); for `reproduction-base`, per
-        (instance, '')."""
-        if not (self.run_dir / "signals.jsonl").exists():
-            return {}
-        return {
-            (r["instance_id"], r.get("patch_sha", "")): r
-            for r in self.stream("signals.jsonl")
-            if r.get("kind", "regression") == kind
-        }
+        """The latest signal of a kind per (instance, patch sha); per (instance, '') for an
+        issue-wide one (`reproduction-base`, `judge`)."""
+        return self.signal_index()[0].get(kind, {})
+
+    def signal_index(self) -> tuple[dict[str, dict[tuple[str, str], dict]], dict[str, float]]:
+        """In one read of signals.jsonl: the latest signal per kind and (instance, patch sha),
+        and the container seconds of every signal run recorded, per kind."""
+        latest: dict[str, dict[tuple[str, str], dict]] = {}
+        seconds: dict[str, float] = {}
+        if (self.run_dir / "signals.jsonl").exists():
+            for r in self.stream("signals.jsonl"):
+                kind = r.get("kind", "regression")
+                latest.setdefault(kind, {})[(r["instance_id"], r.get("patch_sha", ""))] = r
+                seconds[kind] = seconds.get(kind, 0.0) + r.get("seconds", 0.0)
+        return latest, seconds
 
     def append_repro_tests(self, records: list[dict[str, Any]]) -> None:
         """Model-written reproduction test samples of an issue (`harness signals`)."""

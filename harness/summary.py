@@ -58,15 +58,15 @@ def summarize(
     if include_flagged is None:
         include_flagged = bool(manifest.get("include_flagged"))
     unbuildable = manifest.get("unbuildable") or {}
-    signals = store.signals()
+    signals, seconds = store.signal_index()
     # A score counts only on the issue's latest set of reproducing tests.
     current = {
         iid: reproduction_id(r["reproducing"])
-        for (iid, _), r in store.signals("reproduction-base").items()
+        for (iid, _), r in signals.get("reproduction-base", {}).items()
     }
     scores = {
         key: r
-        for key, r in store.signals("reproduction").items()
+        for key, r in signals.get("reproduction", {}).items()
         if r.get("base") == current.get(key[0])
     }
     issues, chosen_from = {}, []
@@ -79,7 +79,7 @@ def summarize(
                 k,
                 predictions,
                 include_flagged,
-                (signals, scores, store.signals("judge")),
+                (signals.get("regression", {}), scores, signals.get("judge", {})),
             )
             chosen_from.append(samples)
     n_min = min((len(samples) for samples, _ in chosen_from), default=0)
@@ -95,30 +95,26 @@ def summarize(
         "issues": issues,
         **_aggregate(store, issues, identity, price),
         "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
-        "selection_cost": _selection_cost(store, price),
+        "selection_cost": _selection_cost(store, signals, seconds, price),
     }
 
 
-def _selection_cost(store: RunStore, price: PriceTable) -> dict:
+def _selection_cost(store: RunStore, signals: dict, seconds: dict, price: PriceTable) -> dict:
     """What choosing cost beyond the samples: container time of every signal run recorded
     (a score measured on tests since replaced still cost its run), and the tokens (and
     dollars, at the run's prices) of the model-written reproduction tests and the judge."""
-    seconds: Counter = Counter()
-    if (store.run_dir / "signals.jsonl").exists():
-        for r in store.stream("signals.jsonl"):
-            seconds[r.get("kind", "regression")] += r.get("seconds", 0.0)
-    bases = store.signals("reproduction-base").values()
+    bases = signals.get("reproduction-base", {}).values()
     written = [r for rs in store.repro_tests().values() for r in rs]
-    judged = list(store.signals("judge").values())
+    judged = list(signals.get("judge", {}).values())
     prompt = sum(r["prompt_tokens"] for r in (*written, *judged))
     completion = sum(r["completion_tokens"] for r in (*written, *judged))
     return {
-        "regression_container_s": round(seconds["regression"], 3),
-        "regression_signals": len(store.signals()),
+        "regression_container_s": round(seconds.get("regression", 0.0), 3),
+        "regression_signals": len(signals.get("regression", {})),
         "reproduction_container_s": round(
-            seconds["reproduction"] + seconds["reproduction-base"], 3
+            seconds.get("reproduction", 0.0) + seconds.get("reproduction-base", 0.0), 3
         ),
-        "reproduction_signals": len(store.signals("reproduction")),
+        "reproduction_signals": len(signals.get("reproduction", {})),
         "reproduction_tests": {
             "samples": len(written),
             "distinct": len({(r["instance_id"], r["test_sha"]) for r in written if r["test_sha"]}),
