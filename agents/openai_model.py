@@ -78,6 +78,13 @@ class OpenAICompatModel:
                 max_retries=0,  # tenacity owns retrying
             )
 
+    async def aclose(self) -> None:
+        """Close the HTTP client of the running loop (before that loop ends: a client left
+        to the garbage collector tries to close on a loop that is gone)."""
+        if self._loop is asyncio.get_running_loop():
+            await self._client.close()
+            self._loop = None
+
     async def complete(
         self,
         messages: list[dict],
@@ -245,6 +252,10 @@ class BalancedModel:
         self.models = models
         self.model_name = models[0].model_name
         self._turn = 0
+
+    async def aclose(self) -> None:
+        for model in self.models:
+            await model.aclose()
 
     async def complete(
         self, messages, sampling: SamplingConfig, k: int, tools: list[dict] | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 
@@ -104,21 +104,24 @@ def reproduction(
     issues = sorted({iid for iid, _ in candidates})
     written = store.repro_tests()
     wanting = {iid: k - len(written.get(iid, [])) for iid in issues}
-    if any(n > 0 for n in wanting.values()):
+    wanting = {iid: n for iid, n in wanting.items() if n > 0}
+
+    async def write(backend: ModelBackend) -> None:
+        from agents import repro
+
+        for iid, n in wanting.items():
+            have = k - n  # topped up: samples have ..k-1, seeded on from there
+            seed = sampling.seed + have if sampling.seed is not None else None
+            code = read(by_id[iid], _most_edited(candidates, iid))
+            samples = await repro.sample(
+                backend, blind(by_id[iid]), code, n, replace(sampling, seed=seed)
+            )
+            store.append_repro_tests([{**s.to_dict(), "sample": have + s.sample} for s in samples])
+            tally.tests_written += sum(s.test_sha is not None for s in samples)
+
+    if wanting:
         with model() as backend:
-            for iid, n in wanting.items():
-                if n <= 0:
-                    continue
-                have = k - n  # topped up: samples have = ..k-1, seeded on from there
-                seed = sampling.seed + have if sampling.seed is not None else None
-                code = read(by_id[iid], _most_edited(candidates, iid))
-                samples = asyncio.run(
-                    _sample(backend, blind(by_id[iid]), code, n, replace(sampling, seed=seed))
-                )
-                store.append_repro_tests(
-                    [{**s.to_dict(), "sample": have + s.sample} for s in samples]
-                )
-                tally.tests_written += sum(s.test_sha is not None for s in samples)
+            asyncio.run(_closing(backend, write(backend)))
         written = store.repro_tests()
     bases = store.signals("reproduction-base")
     scored = store.signals("reproduction")
@@ -183,12 +186,11 @@ def judge(
             wanting[iid] = shown[:JUDGE_TOP]
     if not wanting:
         return
-    with model() as backend:
+
+    async def ask(backend: ModelBackend) -> None:
         for iid, shown in wanting.items():
             patches = [candidates[(iid, sha)].patch for sha in shown]
-            counts, completions = asyncio.run(
-                votes(backend, blind(by_id[iid]), patches, k, sampling)
-            )
+            counts, completions = await votes(backend, blind(by_id[iid]), patches, k, sampling)
             store.append_signal(
                 {
                     "kind": "judge",
@@ -201,6 +203,9 @@ def judge(
                 }
             )
             tally.judged += 1
+
+    with model() as backend:
+        asyncio.run(_closing(backend, ask(backend)))
 
 
 def _ranking(store: RunStore) -> Callable[[str], Callable[[str], tuple]]:
@@ -239,10 +244,13 @@ def _kept(store: RunStore, signal, tally: Tally) -> bool:
     return True
 
 
-async def _sample(backend, instance, code, k, sampling):
-    from agents import repro
-
-    return await repro.sample(backend, instance, code, k, sampling)
+async def _closing(backend: ModelBackend, work: Coroutine) -> None:
+    """Run the work in this event loop, then close the model's client of this loop."""
+    try:
+        await work
+    finally:
+        if close := getattr(backend, "aclose", None):
+            await close()
 
 
 def _most_edited(candidates: dict[tuple[str, str], Candidate], iid: str) -> list[str]:
