@@ -108,7 +108,12 @@ class SandboxTests:
         signed record (the log, under sympy's runner), and the container time; `written`:
         more files put in place first."""
         key = guard.new_key()
-        script = swebench_adapter.regression_script(instance, tests, guard.env_lines())
+        # One file that does not import must not stop the others (pytest ends the whole
+        # session at a collection error by default): it just reports no outcomes.
+        options = "--continue-on-collection-errors" if channel(instance) == "pytest-plugin" else ""
+        script = swebench_adapter.regression_script(
+            instance, tests, guard.env_lines(), options=options
+        )
         files = {**(written or {}), SCRIPT_PATH: script, PATCH_PATH: patch, **guard.files(key)}
         start = time.monotonic()
         with self.sandbox.open(image, self.limits, self.run_id) as session:

@@ -246,16 +246,19 @@ def regression_script(
     test_files: list[str],
     prelude: list[str] | tuple[str, ...] = (),
     environment: list[str] | tuple[str, ...] = (),
+    options: str = "",
 ) -> str:
     """The environment part of the eval script (activation, the spec's reinstall), then the
-    spec's test command on the repo's own `test_files` as they are at the base commit. Built
+    spec's test command (with `options`) on the repo's own `test_files` as they are at the
+    base commit. Built
     from the instance with its hidden tests removed: no test patch is applied, and none is
     even read."""
     seen = blind(instance)
     lines = eval_script(seen, (), environment).splitlines()
     cut = lines.index(": no test files to reset")
     files = " ".join(shlex.quote(f) for f in test_files)
-    tests = [f": '{START_TEST_OUTPUT}'", f"{test_command(seen)} {files}"]
+    command = " ".join(filter(None, (test_command(seen), options, files)))
+    tests = [f": '{START_TEST_OUTPUT}'", command]
     tests += [f'echo "{EXIT_CODE_MARKER} $?"', f": '{END_TEST_OUTPUT}'"]
     return "\n".join([*lines[:cut], *prelude, *tests]) + "\n"
 

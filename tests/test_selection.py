@@ -270,7 +270,16 @@ PASSES_ALREADY = (
     "```python\nfrom textkit import slugify\n\n\ndef test_plain():\n"
     '    assert slugify("Hello World") == "hello-world"\n```'
 )
-TEST_ANSWERS = [REPRODUCES, PASSES_ALREADY, REPRODUCES, "A test should check slugify."]
+DOES_NOT_IMPORT = (
+    "```python\nfrom textkit import slug_maker\n\n\ndef test_slug():\n    assert slug_maker\n```"
+)
+TEST_ANSWERS = [
+    REPRODUCES,
+    PASSES_ALREADY,
+    REPRODUCES,
+    "A test should check slugify.",
+    DOES_NOT_IMPORT,
+]
 
 
 def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, mini_instances):
@@ -281,17 +290,18 @@ def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, m
         return [Reply(TEST_ANSWERS[j % len(TEST_ANSWERS)]) for j in range(body["n"])]
 
     with ScriptedServer([], responder=write_tests) as server:
-        args = ["signals", str(tmp_path / "rep"), "--no-pull", "--repro-tests", "4"]
+        args = ["signals", str(tmp_path / "rep"), "--no-pull", "--repro-tests", "5"]
         result = CliRunner().invoke(app, [*args, "--model", f"{server.base_url}#scripted"])
         again = CliRunner().invoke(app, [*args, "--model", f"{server.base_url}#scripted"])
         asked = len(server.requests)
-        more = [*args[:-1], "6", "--model", f"{server.base_url}#scripted"]
+        more = [*args[:-1], "7", "--model", f"{server.base_url}#scripted"]
         topped = CliRunner().invoke(app, more)  # two more samples, seeded on
     assert topped.exit_code == 0, topped.output
-    assert [(r["n"], r["seed"]) for r in server.requests[asked:]] == [(2, 4)]
+    assert [(r["n"], r["seed"]) for r in server.requests[asked:]] == [(2, 5)]
     assert "2 test file(s) written" in topped.output and "0 candidate(s) scored" in topped.output
     assert result.exit_code == 0, result.output
-    assert "3 test file(s) written, 1 distinct reproduce their issue" in result.output
+    # the file that does not import ends nothing but itself
+    assert "4 test file(s) written, 1 distinct reproduce their issue" in result.output
     assert "2 candidate(s) scored, 1 pass at least one" in result.output
     assert again.exit_code == 0 and asked == 1  # tests are kept: asked once
     prompt = server.requests[0]["messages"][-1]["content"]
@@ -309,7 +319,7 @@ def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, m
     assert picks["majority_vote"] == picks["semantic_vote"] == picks["regression_vote"] == 0.0
     assert picks["reproduction_vote"] == 1.0
     cost = summary["selection_cost"]
-    assert cost["reproduction_tests"] == {"samples": 6, "distinct": 2, "reproducing": 1}
+    assert cost["reproduction_tests"] == {"samples": 7, "distinct": 3, "reproducing": 1}
     assert cost["tokens"]["completion"] > 0 and cost["reproduction_container_s"] > 0
     (pred,) = [json.loads(x) for x in (out / "rep.predictions.jsonl").read_text().splitlines()]
     assert "text.strip(sep)" in pred["model_patch"]
