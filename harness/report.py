@@ -3,6 +3,7 @@ patch per issue as SWE-bench predictions (for sb-cli and the official harness)."
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ def _plot_selection(ax, summary: dict, scale: float, color) -> None:
     """Each selector's selection@k under its run's coverage line: same colour, dotted, its
     own marker."""
     for (name, curve), marker in zip(
-        summary.get("selection_at", {}).items(), ("x", "s", "^", "D", "v"), strict=False
+        summary.get("selection_at", {}).items(), itertools.cycle("xs^Dv*P"), strict=False
     ):
         xs = [k * scale for k in curve["k"]]
         label = f"{summary['run_id']}: {name}"

@@ -209,6 +209,7 @@ def selection_curves(
     all it has; at k = all samples one round is exact."""
     rng = random.Random(seed)
     out = {name: {"k": list(ks), "mean": [], "spread": []} for name in SELECTORS}
+    absent = {id(samples): _absent(samples) for samples, _ in issues}
     for k in ks:
         full = all(len(samples) <= k for samples, _ in issues)
         shares: dict[str, list[float]] = {name: [] for name in SELECTORS}
@@ -220,11 +221,36 @@ def selection_curves(
                 subset = samples
                 if len(samples) > k:
                     subset = [samples[i] for i in sorted(rng.sample(range(len(samples)), k))]
-                for name, choose in SELECTORS.items():
-                    hits[name] += choose(subset) in resolving
+                for name, pick in _picks(subset, absent[id(samples)]).items():
+                    hits[name] += pick in resolving
             for name in SELECTORS:
                 shares[name].append(hits[name] / max(len(issues), 1))
         for name in SELECTORS:
             out[name]["mean"].append(statistics.fmean(shares[name]))
             out[name]["spread"].append(statistics.pstdev(shares[name]))
     return out
+
+
+FALLS_BACK = {
+    "reproduction-vote": ("score", "regression-vote"),
+    "judge": ("judged", "reproduction-vote"),
+}
+"""A selector that, when no sample of the issue has its signal, picks what another does."""
+
+
+def _absent(samples: Sequence[Sample]) -> frozenset[str]:
+    """The selectors whose signal no sample of the issue has."""
+    return frozenset(
+        name
+        for name, (field, _) in FALLS_BACK.items()
+        if all(getattr(s, field) is None for s in samples)
+    )
+
+
+def _picks(subset: Sequence[Sample], absent: frozenset[str]) -> dict[str, str | None]:
+    """Every selector's pick; one without its signal is its fallback's, not computed again
+    (the same patch, as the selector's own code would find: a test checks it)."""
+    picks: dict[str, str | None] = {}
+    for name, choose in SELECTORS.items():
+        picks[name] = picks[FALLS_BACK[name][1]] if name in absent else choose(subset)
+    return picks

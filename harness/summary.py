@@ -166,7 +166,10 @@ def _issue(
     applying = [s if s not in excluded else None for s in shas]
     resolving = {s for s, v in seen.items() if v and counts(v)}
     flags = Counter(f.split(":", 1)[0] for v in seen.values() if v for f in set(v.flags))
-    keys = {c.patch_sha: semantic_key(c.patch) for c in answered if c.patch_sha in seen}
+    keys: dict[str, str] = {}
+    for c in answered:  # once per distinct patch: parsing it is most of a summary's time
+        if c.patch_sha in seen and c.patch_sha not in keys:
+            keys[c.patch_sha] = semantic_key(c.patch)
     regression, reproduction, judged = signals
     strikes = {s: _strikes(regression.get((iid, s))) for s in keys}
     score = {s: _score(reproduction.get((iid, s))) for s in keys}

@@ -419,3 +419,28 @@ def test_a_sandbox_that_fails_leaves_signals_missing_never_unknown(tmp_path):
     assert again.exit_code == 0, again.output
     assert "2 candidate(s) checked (0 already)" in again.output  # computed now, none skipped
     assert len((tmp_path / "out" / "signals.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_selector_without_its_signal_picks_what_its_own_code_would():
+    """selection@k reuses the fallback's pick where an issue has no reproduction score or
+    judge vote; it must be the pick the selector itself makes."""
+    import random
+
+    from harness.selection import SELECTORS, _absent, _picks
+
+    rng = random.Random(7)
+    for with_signals in (False, True, True):
+        samples = [
+            Sample(
+                rng.choice(["a", "b", "c", None]),
+                rng.choice(["ka", "kb"]),
+                rng.choice([None, 0, 1]),
+                rng.choice([None, 0, 1, 2]) if with_signals else None,
+                rng.choice([None, 1, 3]) if with_signals else None,
+            )
+            for _ in range(40)
+        ]
+        for k in (1, 3, 10, 40):
+            subset = samples[:k]
+            expected = {name: choose(subset) for name, choose in SELECTORS.items()}
+            assert _picks(subset, _absent(samples)) == expected
