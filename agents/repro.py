@@ -17,6 +17,8 @@ from harness.types import Completion, Instance, SamplingConfig
 
 CODE_CHARS = 12_000
 """The code shown with the issue: the files the candidates edit most, up to this budget."""
+CUT_BACK_LINES = 60
+"""How far back from a cut the head of a test file is looked for (each try is a parse)."""
 _BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 """A fenced block; one the answer never closed (cut at max_tokens) runs to its end."""
 
@@ -49,6 +51,8 @@ def test_file(answer: str) -> tuple[str, str]:
         if not cut or (head := _whole_part(code)) is None:
             return "", f"does not parse: {exc.msg} (line {exc.lineno})"
         code, tree = head
+    except (RecursionError, MemoryError, ValueError):  # model output is adversarial input
+        return "", "does not parse: nested too deep"
     tests = [
         node
         for node in ast.walk(tree)
@@ -60,11 +64,11 @@ def test_file(answer: str) -> tuple[str, str]:
 def _whole_part(code: str) -> tuple[str, ast.Module] | None:
     """The longest head of a file cut short (at max_tokens) that parses: its whole tests."""
     lines = code.splitlines(keepends=True)
-    for end in range(len(lines) - 1, 0, -1):
+    for end in range(len(lines) - 1, max(len(lines) - CUT_BACK_LINES, 0), -1):
         head = "".join(lines[:end])
         try:
             return head, ast.parse(head)
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError, ValueError):
             continue
     return None
 

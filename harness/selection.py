@@ -97,11 +97,12 @@ def _block(lines: list[str]) -> list[str]:
     if body.strip():
         try:
             tree = ast.parse(body)
-        except (SyntaxError, ValueError):
-            tree = None
-        if tree is not None and tree.body:
+            dumped = ast.dump(tree) if tree.body else None
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            dumped = None  # a sample is adversarial input: `a+a+...` 100,000 deep too
+        if dumped is not None:
             first = next(line for line in text.expandtabs(4).splitlines() if line.strip())
-            return [f"{len(first) - len(first.lstrip(' '))}:{ast.dump(tree)}"]
+            return [f"{len(first) - len(first.lstrip(' '))}:{dumped}"]
     return [c for line in lines if (c := _code(line))]
 
 

@@ -47,6 +47,8 @@ def test_the_semantic_key_compares_syntax_trees_where_a_run_of_lines_parses():
     assert semantic_key(patch("    return f(", "        x,", '        "a",', "    )")) == one_line
     assert semantic_key(patch("    return (f(x, 'a'))  # wrapped")) == one_line
     assert semantic_key(patch("    return f(x, 'b')")) != one_line
+    deep = semantic_key(patch("    return " + "+".join(["x"] * 100_000)))  # no RecursionError
+    assert deep != one_line
     # Half a statement does not parse alone: compared line by line, spacing aside.
     half = semantic_key(patch("    return f(x,"))
     assert semantic_key(patch("    return f( x ,")) == half != one_line
@@ -348,6 +350,8 @@ def test_a_test_file_cut_at_max_tokens_keeps_its_whole_tests():
     code, why = test_file(cut)
     assert why == "" and "def test_a" in code and "test_b" not in code
     assert test_file("```python\ndef test_b():\n    assert m.g(1,\n```")[1].startswith("does not")
+    deep = "```python\ndef test_d():\n    assert " + "+".join(["1"] * 100_000) + "\n```"
+    assert test_file(deep)[1] == "does not parse: nested too deep"
 
 
 def test_model_written_tests_are_told_apart_under_either_runner():
