@@ -230,7 +230,8 @@ def signals(
         typer.Option(
             min=0,
             help="Reproduction tests the model writes per issue from the issue text (0: none; "
-            "the model is --model's, started only when some issue has no tests yet).",
+            "the model is --model's, started only when some issue has fewer; a larger N "
+            "later tops them up).",
         ),
     ] = 0,
     judge: Annotated[
@@ -251,8 +252,9 @@ def signals(
     at the base commit with and without it) and, with --repro-tests N, reproduction (N
     model-written tests per issue; those failing at the base commit score each candidate),
     and with --judge N, N samples of the model choosing among each issue's top few patches.
-    Two container runs per candidate per signal; their time and the tests' tokens are
-    counted in the report. Continues where an interrupted run of it stopped.
+    Container runs: regression two per candidate, reproduction one per candidate and one
+    per issue; their time and the tokens of the tests and the judge are counted in the
+    report. Continues where an interrupted run of it stopped.
 
     Exit status: 0 done, 2 a usage or setup error, 3 signals still missing (the sandbox
     failed; running it again computes them)."""
