@@ -83,6 +83,13 @@ def summarize(
             )
             chosen_from.append(samples)
     n_min = min((len(samples) for samples, _ in chosen_from), default=0)
+    aggregate = _aggregate(store, issues, identity, price)
+    choosing = _selection_cost(store, signals, seconds, price)
+    if "cost" in aggregate:  # selection at equal cost: the samples' dollars and choosing's
+        aggregate["cost"]["selection_dollars"] = choosing["dollars"]
+        aggregate["cost"]["dollars_with_selection"] = (
+            aggregate["cost"]["dollars"] + choosing["dollars"]
+        )
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": store.run_id,
@@ -93,9 +100,9 @@ def summarize(
         "include_flagged": include_flagged,
         "unbuildable": unbuildable,
         "issues": issues,
-        **_aggregate(store, issues, identity, price),
+        **aggregate,
         "selection_at": selection_curves(chosen_from, log_spaced_ks(n_min)) if n_min else {},
-        "selection_cost": _selection_cost(store, signals, seconds, price),
+        "selection_cost": choosing,
     }
 
 

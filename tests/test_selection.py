@@ -285,7 +285,7 @@ TEST_ANSWERS = [
 
 
 def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, mini_instances):
-    scripted_eval(tmp_path, "rep", QUIET)
+    scripted_eval(tmp_path, "rep", QUIET, "--price-output", "1000000")  # $1 per token
 
     def write_tests(body: dict) -> list[Reply]:
         assert "reproduces the issue" in body["messages"][-1]["content"]
@@ -323,6 +323,9 @@ def test_a_reproduction_test_picks_the_right_minority(docker_engine, tmp_path, m
     cost = summary["selection_cost"]
     assert cost["reproduction_tests"] == {"samples": 7, "distinct": 3, "reproducing": 1}
     assert cost["tokens"]["completion"] > 0 and cost["reproduction_container_s"] > 0
+    totals = summary["cost"]  # the tests' tokens priced as the samples' are
+    assert totals["selection_dollars"] == cost["tokens"]["completion"] > 0
+    assert totals["dollars_with_selection"] == totals["dollars"] + totals["selection_dollars"]
     (pred,) = [json.loads(x) for x in (out / "rep.predictions.jsonl").read_text().splitlines()]
     assert "text.strip(sep)" in pred["model_patch"]
 
