@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 from harness.protocols import ModelBackend
 from harness.store import RunStore
-from harness.types import Candidate, Instance, SamplingConfig, VerdictStatus
+from harness.types import Candidate, Instance, SamplingConfig, VerdictStatus, blind
 
 CODE_FILES = 2
 """Files shown with the issue when the model writes tests: those the candidates edit most."""
@@ -56,6 +57,58 @@ class Tally:
     missing: int = 0
     """Signals the sandbox failed to compute (not recorded; the next run retries them)."""
     why: str = ""
+
+    def lines(self, repro_tests: int, judge_samples: int) -> list[str]:
+        """What was done, for the console."""
+        out = [
+            f"signals: {self.checked} candidate(s) checked ({self.already} already), "
+            f"{self.struck} broke a test of the repo near their edits"
+        ]
+        if repro_tests:
+            out.append(
+                f"reproduction: {self.tests_written} test file(s) written, "
+                f"{self.reproducing} distinct reproduce their issue (fail at the base commit); "
+                f"{self.scored} candidate(s) scored, {self.passing} pass at least one"
+            )
+        if judge_samples:
+            out.append(f"judge: {self.judged} issue(s) judged ({judge_samples} sample(s) each)")
+        if self.missing:
+            out.append(
+                f"[red]{self.missing} signal(s) not computed: the sandbox failed ({self.why}); "
+                "run `harness signals` again to compute them[/]"
+            )
+        return out
+
+
+def compute(
+    store: RunStore,
+    by_id: dict[str, Instance],
+    checks: tuple[Callable[[], Any], Callable[[], Any]],
+    start_model: Callable[[], AbstractContextManager[ModelBackend]],
+    repro_tests: int,
+    judge_samples: int,
+    sampling: SamplingConfig,
+    read: Callable[[Instance, list[str]], dict[str, str]],
+) -> Tally:
+    """Every signal asked for, recorded as it is made; the model is started once, on first
+    use, and the run's containers are gone on return."""
+    candidates = distinct(store, by_id)
+    tally = Tally()
+    regression_check = checks[0]()
+    model = SharedModel(start_model)
+    with store.writer():
+        try:
+            regression(store, by_id, candidates, regression_check, tally)
+            if repro_tests:
+                reproduction(
+                    store, by_id, candidates, checks[1](), model, repro_tests, sampling, read, tally
+                )
+            if judge_samples:
+                judge(store, by_id, candidates, model, judge_samples, sampling, tally)
+        finally:
+            model.close()
+            regression_check.sandbox.cleanup(store.run_id)
+    return tally
 
 
 def distinct(store: RunStore, by_id: dict[str, Instance]) -> dict[tuple[str, str], Candidate]:
@@ -98,9 +151,6 @@ def reproduction(
 ) -> None:
     """Write k tests per issue (the model is started only when some issue has none yet), run
     them at the base commit, then score each distinct candidate on those that reproduce."""
-    from sandbox.reproduction import BaseRun
-    from sandbox.swebench_adapter import blind
-
     issues = sorted({iid for iid, _ in candidates})
     written = store.repro_tests()
     wanting = {iid: k - len(written.get(iid, [])) for iid in issues}
@@ -136,9 +186,7 @@ def reproduction(
                 continue
             recorded = {**run.to_dict(), "patch_sha": "", "files": sorted(files)}
             store.append_signal(recorded)
-        base = BaseRun(
-            iid, recorded["reproducing"], recorded["ran"], recorded["seconds"], recorded["error"]
-        )
+        base = check.recorded(recorded)
         tally.reproducing += len(base.reproducing)
         for (cid, sha), c in candidates.items():
             if cid != iid or (scored.get((iid, sha)) or {}).get("base") == base.files_id:
@@ -167,7 +215,6 @@ def judge(
     score, then no strikes, then votes, then the earliest sample)."""
     from agents.judge import votes
     from harness.summary import screened
-    from sandbox.swebench_adapter import blind
 
     done = store.signals("judge")
     order = _ranking(store)

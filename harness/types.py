@@ -277,3 +277,10 @@ def reproduction_id(reproducing: dict[str, list[str]]) -> str:
     `harness signals --repro-tests N` with more tests makes a new set: older scores lapse)."""
     text = json.dumps(reproducing, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def blind(instance: Instance) -> Instance:
+    """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
+    from dataclasses import replace
+
+    return replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())

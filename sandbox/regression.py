@@ -17,9 +17,8 @@ from pathlib import PurePosixPath
 
 from harness.config import SandboxLimits
 from harness.protocols import Sandbox, SandboxError
-from harness.types import Instance
+from harness.types import Instance, blind
 from sandbox import guard, swebench_adapter
-from sandbox.swebench_adapter import blind
 from sandbox.verifier import apply_error, unsafe_path
 
 PATCH_PATH = "/tmp/patch.diff"

@@ -15,10 +15,9 @@ import dataclasses
 import re
 
 from harness.protocols import SandboxError
-from harness.types import Instance, reproduction_id
+from harness.types import Instance, blind, reproduction_id
 from sandbox import integrity
 from sandbox.regression import NO_RUNNER, NoOutcome, SandboxTests, channel
-from sandbox.swebench_adapter import blind
 from sandbox.verifier import unsafe_path
 
 REPRODUCES = {"FAILED", "ERROR"}
@@ -105,6 +104,14 @@ class ReproSignal:
 
 class ReproductionCheck(SandboxTests):
     """Runs model-written tests at the base commit, then with each candidate."""
+
+    @staticmethod
+    def recorded(record: dict) -> BaseRun:
+        """A base run as `harness signals` recorded it."""
+        return BaseRun(
+            record["instance_id"], record["reproducing"], record["ran"], record["seconds"],
+            record["error"],
+        )  # fmt: skip
 
     @staticmethod
     def _written(instance: Instance, shas, files: dict[str, str]) -> dict[str, str]:

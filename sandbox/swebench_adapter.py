@@ -6,7 +6,6 @@ test log with the official parser and grading functions. Everything here is pure
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import shlex
@@ -77,7 +76,7 @@ GIT_APPLY_CMDS = [
 tests/test_verifier.py checks the copy against it."""
 
 from harness.errors import UserError  # noqa: E402
-from harness.types import Instance  # noqa: E402
+from harness.types import Instance, blind  # noqa: E402
 
 logging.root.handlers[:] = _root_before[0]
 logging.root.setLevel(_root_before[1])
@@ -234,11 +233,6 @@ def eval_script(
     lines.insert(start + 2, f'echo "{EXIT_CODE_MARKER} $?"')
     lines[start:start] = list(prelude)
     return "\n".join(["#!/bin/bash", "set -uxo pipefail", *environment, *lines]) + "\n"
-
-
-def blind(instance: Instance) -> Instance:
-    """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
-    return dataclasses.replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())
 
 
 def regression_script(

@@ -98,6 +98,8 @@ def test_eval_verifies_duplicates_once_and_reports(docker_engine, tmp_path):
         "first_valid": pytest.approx(2 / 3),
         "semantic_vote": pytest.approx(2 / 3),
         "regression_vote": pytest.approx(2 / 3),  # no signals: the plain vote
+        "reproduction_vote": pytest.approx(2 / 3),
+        "judge": pytest.approx(2 / 3),
     }
     assert summary["cost"]["dollars"] > 0
 

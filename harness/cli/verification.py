@@ -267,49 +267,19 @@ def signals(
     identity = (store.manifest() or {}).get("identity") or {}
     if not identity.get("dataset"):
         raise UserError(f"{path} does not say which dataset it ran (no identity in manifest.json)")
-    by_id = {
-        i.instance_id: i
-        for i in wiring.load(
-            identity["dataset"], identity.get("split", "test"), identity["instances"]
-        )
-    }
-    candidates = signal_steps.distinct(store, by_id)
-    tally = signal_steps.Tally()
+    chosen = wiring.load(identity["dataset"], identity.get("split", "test"), identity["instances"])
     args = (store.run_id, isolation.limits(), images.options(), images.sandbox)
-    check = wiring.regression_check(*args)
-    shared = signal_steps.SharedModel(lambda: wiring.model_backend(model.spec()))
-    with store.writer():
-        try:
-            signal_steps.regression(store, by_id, candidates, check, tally)
-            if repro_tests:
-                signal_steps.reproduction(
-                    store, by_id, candidates, wiring.reproduction_check(*args),
-                    shared, repro_tests,
-                    model.sampling(default_seed=0), wiring.read_at_base, tally,
-                )  # fmt: skip
-            if judge:
-                signal_steps.judge(
-                    store, by_id, candidates, shared, judge,
-                    model.sampling(default_seed=0), tally,
-                )  # fmt: skip
-        finally:
-            shared.close()
-            check.sandbox.cleanup(store.run_id)
-    console.print(
-        f"signals: {tally.checked} candidate(s) checked ({tally.already} already), "
-        f"{tally.struck} broke a test of the repo near their edits"
+    tally = signal_steps.compute(
+        store,
+        {i.instance_id: i for i in chosen},
+        (lambda: wiring.regression_check(*args), lambda: wiring.reproduction_check(*args)),
+        lambda: wiring.model_backend(model.spec()),
+        repro_tests,
+        judge,
+        model.sampling(default_seed=0),
+        wiring.read_at_base,
     )
-    if repro_tests:
-        console.print(
-            f"reproduction: {tally.tests_written} test file(s) written, "
-            f"{tally.reproducing} distinct reproduce their issue (fail at the base commit); "
-            f"{tally.scored} candidate(s) scored, {tally.passing} pass at least one"
-        )
-    if judge:
-        console.print(f"judge: {tally.judged} issue(s) judged ({judge} sample(s) each)")
+    for line in tally.lines(repro_tests, judge):
+        console.print(line)
     if tally.missing:
-        console.print(
-            f"[red]{tally.missing} signal(s) not computed: the sandbox failed ({tally.why}); "
-            "run `harness signals` again to compute them[/]"
-        )
         raise typer.Exit(3)
