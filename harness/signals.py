@@ -4,7 +4,8 @@ hidden tests (issue #16), stored in the run's signals.jsonl for the selectors.
 - regression: the repo's own tests near the candidate's edits, with and without it;
 - reproduction: tests the model writes from the issue text (sampled k at a time, kept when
   they parse, deduplicated), run at the base commit, and the candidate's score on those
-  that fail there.
+  that fail there;
+- judge: the model's votes among each issue's top few patches.
 
 Every step is recorded as it finishes and skipped when already recorded, so an interrupted
 `harness signals` continues where it stopped."""
