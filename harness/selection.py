@@ -222,7 +222,7 @@ def selection_curves(
                 subset = samples
                 if len(samples) > k:
                     subset = [samples[i] for i in sorted(rng.sample(range(len(samples)), k))]
-                for name, pick in _picks(subset, absent[id(samples)]).items():
+                for name, pick in every_pick(subset, absent[id(samples)]).items():
                     hits[name] += pick in resolving
             for name in SELECTORS:
                 shares[name].append(hits[name] / max(len(issues), 1))
@@ -248,9 +248,13 @@ def _absent(samples: Sequence[Sample]) -> frozenset[str]:
     )
 
 
-def _picks(subset: Sequence[Sample], absent: frozenset[str]) -> dict[str, str | None]:
-    """Every selector's pick; one without its signal is its fallback's, not computed again
-    (the same patch, as the selector's own code would find: a test checks it)."""
+def every_pick(
+    subset: Sequence[Sample], absent: frozenset[str] | None = None
+) -> dict[str, str | None]:
+    """Every selector's pick; one without its signal (`absent`: of the whole issue, found
+    here when not given) is its fallback's, not computed again (the same patch, as the
+    selector's own code would find: a test checks it)."""
+    absent = _absent(subset) if absent is None else absent
     picks: dict[str, str | None] = {}
     for name, choose in SELECTORS.items():
         picks[name] = picks[FALLS_BACK[name][1]] if name in absent else choose(subset)

@@ -84,7 +84,7 @@ class Tally:
 def compute(
     store: RunStore,
     by_id: dict[str, Instance],
-    checks: tuple[Callable[[], Any], Callable[[], Any]],
+    checks: Callable[[], tuple[Any, Any]],
     start_model: Callable[[], AbstractContextManager[ModelBackend]],
     repro_tests: int,
     judge_samples: int,
@@ -95,15 +95,16 @@ def compute(
     use, and the run's containers are gone on return."""
     candidates = distinct(store, by_id)
     tally = Tally()
-    regression_check = checks[0]()
+    regression_check, reproduction_check = checks()  # one sandbox between them
     model = SharedModel(start_model)
     with store.writer():
         try:
             regression(store, by_id, candidates, regression_check, tally)
             if repro_tests:
                 reproduction(
-                    store, by_id, candidates, checks[1](), model, repro_tests, sampling, read, tally
-                )
+                    store, by_id, candidates, reproduction_check, model, repro_tests, sampling,
+                    read, tally,
+                )  # fmt: skip
             if judge_samples:
                 judge(store, by_id, candidates, model, judge_samples, sampling, tally)
         finally:
@@ -112,12 +113,12 @@ def compute(
     return tally
 
 
-def distinct(store: RunStore, by_id: dict[str, Instance]) -> dict[tuple[str, str], Candidate]:
-    """The first candidate of each distinct patch of the run's selected issues."""
-    out: dict[tuple[str, str], Candidate] = {}
-    for c in store.candidates():
+def distinct(store: RunStore, by_id: dict[str, Instance]) -> dict[str, dict[str, Candidate]]:
+    """Per selected issue, the first candidate of each distinct patch (in sample order)."""
+    out: dict[str, dict[str, Candidate]] = {}
+    for c in sorted(store.candidates(), key=lambda c: (c.instance_id, c.sample_index)):
         if c.patch_sha and c.instance_id in by_id:
-            out.setdefault((c.instance_id, c.patch_sha), c)
+            out.setdefault(c.instance_id, {}).setdefault(c.patch_sha, c)
     return out
 
 
@@ -129,20 +130,21 @@ def edited(candidate: Candidate) -> list[str]:
 
 def regression(store: RunStore, by_id, candidates, check, tally: Tally) -> None:
     done = store.signals()
-    for (iid, sha), c in candidates.items():
-        if (iid, sha) in done:
-            tally.already += 1
-            continue
-        signal = check.check(by_id[iid], c.patch, sha, edited(c))
-        if _kept(store, signal, tally):
-            tally.checked += 1
-            tally.struck += bool(signal.strikes)
+    for iid, patches in candidates.items():
+        for sha, c in patches.items():
+            if (iid, sha) in done:
+                tally.already += 1
+                continue
+            signal = check.check(by_id[iid], c.patch, sha, edited(c))
+            if _kept(store, signal, tally):
+                tally.checked += 1
+                tally.struck += bool(signal.strikes)
 
 
 def reproduction(
     store: RunStore,
     by_id: dict[str, Instance],
-    candidates: dict[tuple[str, str], Candidate],
+    candidates: dict[str, dict[str, Candidate]],
     check,
     model: Callable[[], AbstractContextManager[ModelBackend]],
     k: int,
@@ -150,11 +152,10 @@ def reproduction(
     read: Callable[[Instance, list[str]], dict[str, str]],
     tally: Tally,
 ) -> None:
-    """Write k tests per issue (the model is started only when some issue has none yet), run
-    them at the base commit, then score each distinct candidate on those that reproduce."""
-    issues = sorted({iid for iid, _ in candidates})
+    """Top each issue up to k tests (the model is started only when some issue has fewer),
+    run them at the base commit, then score each distinct candidate on those that reproduce."""
     written = store.repro_tests()
-    wanting = {iid: k - len(written.get(iid, [])) for iid in issues}
+    wanting = {iid: k - len(written.get(iid, [])) for iid in candidates}
     wanting = {iid: n for iid, n in wanting.items() if n > 0}
 
     async def write(backend: ModelBackend) -> None:
@@ -163,7 +164,7 @@ def reproduction(
         for iid, n in wanting.items():
             have = k - n  # topped up: samples have ..k-1, seeded on from there
             seed = sampling.seed + have if sampling.seed is not None else None
-            code = read(by_id[iid], _most_edited(candidates, iid))
+            code = read(by_id[iid], _most_edited(candidates[iid]))
             samples = await repro.sample(
                 backend, blind(by_id[iid]), code, n, replace(sampling, seed=seed)
             )
@@ -174,23 +175,23 @@ def reproduction(
         with model() as backend:
             asyncio.run(_closing(backend, write(backend)))
         written = store.repro_tests()
-    bases = store.signals("reproduction-base")
-    scored = store.signals("reproduction")
-    for iid in issues:
+    signals = store.signal_index()[0]
+    bases, scored = signals.get("reproduction-base", {}), signals.get("reproduction", {})
+    for iid, patches in candidates.items():
         files = {r["test_sha"]: r["code"] for r in written.get(iid, []) if r["test_sha"]}
         recorded = bases.get((iid, ""))
         if recorded is None or sorted(recorded.get("files", [])) != sorted(files):
             run = check.base(by_id[iid], files)
             if run.infra:  # the sandbox failed: none of the issue's candidates can be scored
-                tally.missing += 1 + sum(cid == iid for cid, _ in candidates)
+                tally.missing += 1 + len(patches)
                 tally.why = run.error
                 continue
             recorded = {**run.to_dict(), "patch_sha": "", "files": sorted(files)}
             store.append_signal(recorded)
         base = check.recorded(recorded)
         tally.reproducing += len(base.reproducing)
-        for (cid, sha), c in candidates.items():
-            if cid != iid or (scored.get((iid, sha)) or {}).get("base") == base.files_id:
+        for sha, c in patches.items():
+            if (scored.get((iid, sha)) or {}).get("base") == base.files_id:
                 continue  # scored against these tests already
             signal = check.check(by_id[iid], c.patch, sha, base, files)
             if _kept(store, signal, tally):
@@ -205,7 +206,7 @@ JUDGE_TOP = 3
 def judge(
     store: RunStore,
     by_id: dict[str, Instance],
-    candidates: dict[tuple[str, str], Candidate],
+    candidates: dict[str, dict[str, Candidate]],
     model: Callable[[], AbstractContextManager[ModelBackend]],
     k: int,
     sampling: SamplingConfig,
@@ -217,19 +218,19 @@ def judge(
     from agents.judge import votes
     from harness.summary import screened
 
-    done = store.signals("judge")
-    order = _ranking(store)
+    signals = store.signal_index()[0]
+    done = signals.get("judge", {})
+    order = _ranking(store, signals)
     # What a deployer sees of a verdict: whether the patch applied and what the screen said.
     verdicts = store.final_verdicts()
     out = {
         key for key, v in verdicts.items() if v.status == VerdictStatus.APPLY_FAILED or screened(v)
     }
     wanting = {}
-    for iid in sorted({iid for iid, _ in candidates} - {iid for iid, _ in done}):
-        shown = sorted(
-            (sha for cid, sha in candidates if cid == iid and (cid, sha) not in out),
-            key=order(iid),
-        )
+    for iid, patches in candidates.items():
+        if (iid, "") in done:
+            continue
+        shown = sorted((sha for sha in patches if (iid, sha) not in out), key=order(iid))
         if len(shown) > 1:
             wanting[iid] = shown[:JUDGE_TOP]
     if not wanting:
@@ -237,7 +238,7 @@ def judge(
 
     async def ask(backend: ModelBackend) -> None:
         for iid, shown in wanting.items():
-            patches = [candidates[(iid, sha)].patch for sha in shown]
+            patches = [candidates[iid][sha].patch for sha in shown]
             counts, completions = await votes(backend, blind(by_id[iid]), patches, k, sampling)
             store.append_signal(
                 {
@@ -256,22 +257,26 @@ def judge(
         asyncio.run(_closing(backend, ask(backend)))
 
 
-def _ranking(store: RunStore) -> Callable[[str], Callable[[str], tuple]]:
-    scores = store.signals("reproduction")
-    strikes = store.signals()
-    counts = Counter((c.instance_id, c.patch_sha) for c in store.candidates() if c.patch_sha)
+def _ranking(store: RunStore, signals: dict) -> Callable[[str], Callable[[str], tuple]]:
+    """Per issue, the order of its patches by reproduction score, strikes, votes and the
+    earliest sample (what the judge is shown first)."""
+    from harness.summary import known_count
+
+    scores, strikes = signals.get("reproduction", {}), signals.get("regression", {})
+    counts: Counter = Counter()
     first: dict[tuple[str, str], int] = {}
     for c in store.candidates():
         if c.patch_sha:
-            first.setdefault((c.instance_id, c.patch_sha), c.sample_index)
+            counts[(c.instance_id, c.patch_sha)] += 1
+            first[(c.instance_id, c.patch_sha)] = min(
+                c.sample_index, first.get((c.instance_id, c.patch_sha), c.sample_index)
+            )
 
     def order(iid: str) -> Callable[[str], tuple]:
         def key(sha: str) -> tuple:
-            score = scores.get((iid, sha)) or {}
-            struck = strikes.get((iid, sha)) or {}
             return (
-                -len(score.get("passed") or []),
-                len(struck.get("strikes") or []),
+                -(known_count(scores.get((iid, sha)), "passed") or 0),
+                known_count(strikes.get((iid, sha)), "strikes") or 0,
                 -counts[(iid, sha)],
                 first.get((iid, sha), 0),
             )
@@ -301,6 +306,6 @@ async def _closing(backend: ModelBackend, work: Coroutine) -> None:
             await close()
 
 
-def _most_edited(candidates: dict[tuple[str, str], Candidate], iid: str) -> list[str]:
-    counts = Counter(p for (cid, _), c in candidates.items() if cid == iid for p in edited(c))
+def _most_edited(patches: dict[str, Candidate]) -> list[str]:
+    counts = Counter(p for c in patches.values() for p in edited(c))
     return [p for p, _ in counts.most_common(CODE_FILES)]

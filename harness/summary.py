@@ -26,7 +26,7 @@ from harness.metrics import (
     fit_power_law,
     log_spaced_ks,
 )
-from harness.selection import SELECTORS, Sample, selection_curves, semantic_key
+from harness.selection import SELECTORS, Sample, every_pick, selection_curves, semantic_key
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict, reproduction_id
 
@@ -178,14 +178,14 @@ def _issue(
         if c.patch_sha in seen and c.patch_sha not in keys:
             keys[c.patch_sha] = semantic_key(c.patch)
     regression, reproduction, judged = signals
-    strikes = {s: _strikes(regression.get((iid, s))) for s in keys}
-    score = {s: _score(reproduction.get((iid, s))) for s in keys}
+    strikes = {s: known_count(regression.get((iid, s)), "strikes") for s in keys}
+    score = {s: known_count(reproduction.get((iid, s)), "passed") for s in keys}
     votes = (judged.get((iid, "")) or {}).get("votes", {})
     samples = [
         Sample(s, keys[s], strikes[s], score[s], votes.get(s)) if s else Sample(None)
         for s in applying
     ]
-    picks = {name: choose(samples) for name, choose in SELECTORS.items()}
+    picks = every_pick(samples)
     return {
         "picks": picks,  # each selector's patch over all the samples (None: nothing to ship)
         "pick_statuses": {name: _status(verdicts, iid, sha) for name, sha in picks.items()},
@@ -249,20 +249,13 @@ def _curve(issues: dict) -> dict[str, Any]:
     }
 
 
-def _strikes(signal: dict | None) -> int | None:
-    """A candidate's regression strikes; None when unknown (no signal, no test near its
-    edits, or the check could not run)."""
+def known_count(signal: dict | None, field: str) -> int | None:
+    """How many tests a candidate's signal lists under `field` (its regression strikes, its
+    passed reproducing tests); None when unknown: no signal, no test to run, or the check
+    could not run."""
     if not signal or signal.get("error") or not signal.get("tests"):
         return None
-    return len(signal["strikes"])
-
-
-def _score(signal: dict | None) -> int | None:
-    """A candidate's reproduction score; None when unknown (no reproducing test, the patch
-    did not apply there, or the run could not be trusted)."""
-    if not signal or signal.get("error") or not signal.get("tests"):
-        return None
-    return len(signal["passed"])
+    return len(signal[field])
 
 
 def _missing(issues: dict) -> dict[str, int]:

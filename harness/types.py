@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 SWEBENCH_COLUMNS = (
@@ -281,6 +281,4 @@ def reproduction_id(reproducing: dict[str, list[str]]) -> str:
 
 def blind(instance: Instance) -> Instance:
     """The instance as a deployer has it: no test patch, no lists of the tests that judge."""
-    from dataclasses import replace
-
     return replace(instance, test_patch="", fail_to_pass=(), pass_to_pass=())

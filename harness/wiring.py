@@ -152,26 +152,21 @@ def build_pipeline(
     return Pipeline(verifier, store, sandbox, found.name_for, verdict_key)
 
 
-def regression_check(
+def signal_checks(
     run_id: str, limits: SandboxLimits, images: ImageOptions = ImageOptions(), backend="docker"
 ):
-    """The regression signal's runner on the named backend (`harness signals`)."""
+    """The regression and reproduction signals' runners on the named backend, sharing one
+    sandbox and one image store (`harness signals`)."""
     from sandbox import backends
     from sandbox.regression import RegressionCheck
-
-    found = image_store(backend, images)
-    return RegressionCheck(backends.get(backend).sandbox(), found.image_for, limits, run_id)
-
-
-def reproduction_check(
-    run_id: str, limits: SandboxLimits, images: ImageOptions = ImageOptions(), backend="docker"
-):
-    """The reproduction signal's runner on the named backend (`harness signals`)."""
-    from sandbox import backends
     from sandbox.reproduction import ReproductionCheck
 
     found = image_store(backend, images)
-    return ReproductionCheck(backends.get(backend).sandbox(), found.image_for, limits, run_id)
+    sandbox = backends.get(backend).sandbox()
+    return (
+        RegressionCheck(sandbox, found.image_for, limits, run_id),
+        ReproductionCheck(sandbox, found.image_for, limits, run_id),
+    )
 
 
 def read_at_base(instance: Instance, paths: list[str]) -> dict[str, str]:

@@ -107,9 +107,10 @@ class SandboxTests:
         signed record (the log, under sympy's runner), and the container time; `written`:
         more files put in place first."""
         key = guard.new_key()
+        via = channel(instance)
         # One file that does not import must not stop the others (pytest ends the whole
         # session at a collection error by default): it just reports no outcomes.
-        options = "--continue-on-collection-errors" if channel(instance) == "pytest-plugin" else ""
+        options = "--continue-on-collection-errors" if via == "pytest-plugin" else ""
         script = swebench_adapter.regression_script(
             instance, tests, guard.env_lines(), options=options
         )
@@ -122,11 +123,11 @@ class SandboxTests:
                 if not applied.ok:
                     raise PatchDidNotApply(apply_error(applied.output))
             result = session.exec(f"/bin/bash {SCRIPT_PATH}", min(self.limits.timeout_s, TIMEOUT_S))
+            if result.timed_out or result.over_disk is not None:  # killed: no record to read
+                raise NoOutcome(f"the tests ran past {TIMEOUT_S:g} s or past --disk")
             report, key_left = guard.record(session)
-        if result.timed_out or result.over_disk is not None:
-            raise NoOutcome(f"the tests ran past {TIMEOUT_S:g} s or past --disk")
         seconds = time.monotonic() - start
-        if channel(instance) == "log":
+        if via == "log":
             log, _ = guard.cut_at_end(result.output, key, swebench_adapter.MARKERS)
             return swebench_adapter.parse_statuses(instance, log), seconds
         record = guard.read_channel(report, key, key_left)

@@ -33,8 +33,11 @@ def test_path(instance: Instance, test_sha: str) -> str:
     """Where a model-written test file goes in the repo: a directory of its own, so no
     package's conftest or __init__ of the repo's test tree takes it in, and no patch edits it
     (a patch that tries does not apply: the file is there already)."""
-    folder = REPRO_DIRS.get(instance.repo, ".swem_repro")
-    return f"{folder}/test_repro_{test_sha[:16]}.py"
+    return f"{_folder(instance)}/test_repro_{test_sha[:16]}.py"
+
+
+def _folder(instance: Instance) -> str:
+    return REPRO_DIRS.get(instance.repo, ".swem_repro")
 
 
 def tagged(code: str, test_sha: str) -> str:
@@ -155,8 +158,7 @@ class ReproductionCheck(SandboxTests):
         if not wanted:
             error = base.error or "no test reproduces"
             return ReproSignal(iid, patch_sha, [], [], 0.0, error, base=base.files_id)
-        folder = test_path(instance, "").rsplit("/", 1)[0] + "/"
-        mine = sorted(p for p in integrity.paths(patch) if p.startswith(folder))
+        mine = sorted(p for p in integrity.paths(patch) if p.startswith(f"{_folder(instance)}/"))
         if bad := unsafe_path(patch) or (mine[0] if mine else None):
             # a conftest.py beside our tests could rewrite their outcomes
             why = f"patch touches {bad}: not run"

@@ -272,7 +272,7 @@ def signals(
     tally = signal_steps.compute(
         store,
         {i.instance_id: i for i in chosen},
-        (lambda: wiring.regression_check(*args), lambda: wiring.reproduction_check(*args)),
+        lambda: wiring.signal_checks(*args),
         lambda: wiring.model_backend(model.spec()),
         repro_tests,
         judge,
