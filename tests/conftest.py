@@ -104,7 +104,11 @@ def make_pipeline(docker_engine, tmp_path):
 
 
 def containers_of(client, run_id: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"swe-monkeys.run={run_id}"})
+    """The run's containers, uninspected: an inspect after the list fails the whole call for
+    a container removed in between (eval removes them in the background), as the sandbox's
+    own count once did."""
+    label = f"swe-monkeys.run={run_id}"
+    return client.containers.list(all=True, filters={"label": label}, sparse=True)
 
 
 HARNESS = str(Path(sys.executable).parent / "harness")
