@@ -65,6 +65,7 @@ bench: setup docker
 	$(BIN)/python bench/bench_candidates.py
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_generation.py
+	$(BIN)/python bench/bench_localize.py
 
 lint: setup
 	$(BIN)/ruff check .

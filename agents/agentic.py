@@ -196,8 +196,15 @@ class AgenticAgent:
         self.options = options or AgenticOptions()
 
     async def generate(
-        self, instance: Instance, worktree: Path, k: int, sampling: SamplingConfig
+        self,
+        instance: Instance,
+        worktree: Path,
+        k: int,
+        sampling: SamplingConfig,
+        indices: list[int] | None = None,
     ) -> Generation:
+        """Sample i of `indices` (default 0..k-1) runs with seed + i."""
+        indices = list(range(k)) if indices is None else list(indices)
         gate = asyncio.Semaphore(self.options.parallel)
 
         async def bounded(i: int):
@@ -211,7 +218,7 @@ class AgenticAgent:
             async with gate:
                 return await self.trajectory(instance, i, seeded)
 
-        trajectories = await asyncio.gather(*(bounded(i) for i in range(k)))
+        trajectories = await asyncio.gather(*(bounded(i) for i in indices))
         candidates = [c for c, _ in trajectories]
         return Generation(
             instance.instance_id, candidates, trajectories=[t.to_dict() for _, t in trajectories]

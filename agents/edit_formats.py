@@ -8,7 +8,9 @@ then diffs them).
   be copied exactly; the harness turns it into a unified diff.
 - whole-function: only the changed functions (or classes), written out whole; each replaces
   the definition of that name. Short answers (tokens are what a CPU pays for) and no exact
-  copying: the default for small models.
+  copying.
+- span: one localised span shown with line numbers, rewritten whole and put back by line
+  range (`agents.span_edit`): the default for the embedded models.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from agents.edits import PATH_LINE, EditError, Files, apply_edit, parse_edits
+from agents.edits import (
+    FENCE,
+    PATH_COMMENT,
+    PATH_LINE,
+    EditError,
+    Files,
+    apply_edit,
+    import_insert_line,
+    parse_edits,
+)
+from agents.span_edit import SpanRewrite
 from harness.errors import UserError
 
 
@@ -28,8 +40,9 @@ class EditFormat(Protocol):
     instructions: str
     """The prompt file (agents/prompts/) telling the model how to answer."""
 
-    def apply(self, answer: str, files: Files, shown: list[str]) -> list[str]:
-        """Apply the answer's edits to the files; the edited paths. EditError when the
+    def apply(self, answer: str, files: Files, shown: list) -> list[str]:
+        """Apply the answer's edits to the files; the edited paths. `shown` is what the
+        prompt showed: paths, or for the span format its one `Unit`. EditError when the
         answer holds no usable edit (the message says why)."""
         ...
 
@@ -46,8 +59,6 @@ class SearchReplace:
         return [apply_edit(files, edit) for edit in edits]
 
 
-PATH_COMMENT = re.compile(r"^\s*#\s*(?:File:\s*)?([\w.\-/]+\.py)\s*$")
-FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 ELISION = re.compile(
     r"^\s*(#|\.\.\.|…).*\b(rest of (the )?(code|file|function|class|module)|"
     r"(remains?|stays?|is|are) (unchanged|the same)|existing code|same as before|"
@@ -215,7 +226,7 @@ def replace_definitions(path: str, source: str, code: str) -> str:
     for name, text in definitions:
         lines = _put_definition(lines, name, text)
     if imports:
-        at = _import_insert_line(lines)
+        at = import_insert_line(lines)
         lines = lines[:at] + imports + lines[at:]
     return "\n".join(lines) + "\n"
 
@@ -259,21 +270,8 @@ def _put_definition(lines: list[str], name: str, text: list[str]) -> list[str]:
     return lines[: _first_line(node) - 1] + shifted + lines[node.end_lineno :]
 
 
-def _import_insert_line(lines: list[str]) -> int:
-    tree = ast.parse("\n".join(lines))
-    last = 0
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            last = node.end_lineno
-        elif last or not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
-            break
-        else:  # the module docstring: imports go after it
-            last = node.end_lineno
-    return last
-
-
 FORMATS: dict[str, EditFormat] = {
-    f.name: f for f in (SearchReplace(), WholeFile(), WholeFunction())
+    f.name: f for f in (SearchReplace(), WholeFile(), WholeFunction(), SpanRewrite())
 }
 
 

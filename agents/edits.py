@@ -3,11 +3,14 @@ and apply them to a repository's files; `Files` is those files as edits see them
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 PATH_LINE = re.compile(r"^[#\s`*>]*(?:File:\s*)?`?([\w.\-/]+\.[A-Za-z0-9]+)`?[\s`*:]*$")
+PATH_COMMENT = re.compile(r"^\s*#\s*(?:File:\s*)?([\w.\-/]+\.py)\s*$")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+-]*)\s*$")
 SEARCH, DIVIDER, REPLACE = "<<<<<<< SEARCH", "=======", ">>>>>>> REPLACE"
 
 
@@ -128,3 +131,18 @@ def _replace_ignoring_trailing_space(content: str, search: str, replace: str) ->
             new = replace.rstrip("\n").split("\n") if replace else []
             return "\n".join(lines[:start] + new + lines[start + len(wanted) :])
     return None
+
+
+def import_insert_line(lines: list[str]) -> int:
+    """Where new imports go: after the last import of the module's head (after its
+    docstring when it has no import)."""
+    tree = ast.parse("\n".join(lines))
+    last = 0
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            last = node.end_lineno
+        elif last or not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+        else:  # the module docstring: imports go after it
+            last = node.end_lineno
+    return last

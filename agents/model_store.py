@@ -40,6 +40,10 @@ class EmbeddedModel:
     """The server's KV cache in tokens, shared by its slots: one prompt plus `slots` answers."""
     slots: int = 16
     """Sequences decoded together; a request asks for at most this many samples."""
+    prompt_tok_s: float = 60.0
+    """Prompt evaluation on this project's 2-core machines (NOTES, "A real coder model")."""
+    decode_tok_s: float = 20.0
+    """Decoding, all of a request's sequences together, on the same machines."""
 
 
 def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[Chunk, ...]:
@@ -48,6 +52,11 @@ def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[C
         for i, sha in enumerate(shas, start=1)
     )
 
+
+PROMPT_05B = 180.0
+"""The 0.5B's prompt rate, tokens/s (see NOTES, "Repair prompts sized for the model")."""
+TYPICAL_ANSWER_TOKENS = 200
+"""A span answer's mean length with the embedded models on the mini benchmark (ibid.)."""
 
 QWEN_05B = EmbeddedModel(
     "qwen2.5-coder-0.5b-instruct",
@@ -66,7 +75,9 @@ QWEN_05B = EmbeddedModel(
     ),
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    edit_format="whole-function",
+    edit_format="span",
+    prompt_tok_s=PROMPT_05B,
+    decode_tok_s=59.0,
 )
 QWEN_15B = EmbeddedModel(
     "qwen2.5-coder-1.5b-instruct",
@@ -101,9 +112,27 @@ QWEN_15B = EmbeddedModel(
     ),
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    edit_format="whole-function",
+    edit_format="span",
+    prompt_tok_s=60.0,
+    decode_tok_s=20.0,
 )
 MODELS = {"0.5b": QWEN_05B, "1.5b": QWEN_15B}
+
+
+def estimate(model: EmbeddedModel, prompts: int, prompt_tokens: int, answers: int) -> dict:
+    """What a run will ask of this model here, before it starts: tokens, and the wall time
+    at the rates measured on this project's machines (prompts evaluated once per request)."""
+    completion = answers * TYPICAL_ANSWER_TOKENS
+    seconds = prompts * prompt_tokens / model.prompt_tok_s + completion / model.decode_tok_s
+    return {
+        "prompt_tokens": prompts * prompt_tokens,
+        "completion_tokens": completion,
+        "seconds": round(seconds),
+        "prompt_tok_s": model.prompt_tok_s,
+        "decode_tok_s": model.decode_tok_s,
+    }
+
+
 """`--model embedded` is the 0.5B; `--model embedded:1.5b` the 1.5B."""
 DEFAULT = "0.5b"
 

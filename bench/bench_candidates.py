@@ -106,7 +106,7 @@ def answers(work: Path, k: int) -> list[str]:
 class SerialGitAgent(AgentlessAgent):
     """The path before #15, kept here as the baseline: everything on the event loop."""
 
-    async def generate(self, instance, worktree, k, sampling):
+    async def generate(self, instance, worktree, k, sampling, indices=None):
         files = [p for p, _ in rank_files(worktree, instance.problem_statement, 10)][:3]
         messages = [{"role": "user", "content": "SEARCH/REPLACE fix " + "x" * 3000}]
         completions = await self.model.complete(messages, sampling, k)

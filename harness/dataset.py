@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ ALIASES = {
     "full": "princeton-nlp/SWE-bench",
 }
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet")
+SUBSETS = {"cpu-lite": ("lite", Path(__file__).parent / "subsets" / "cpu-lite.txt")}
+"""Fixed subsets, each ids drawn once by a script the file names. Their rows come from
+$SWEM_LITE_PATH (a local copy of Lite's test split) when set, else the hub."""
 
 
 def _text(path: Path) -> str:
@@ -75,7 +79,10 @@ def _read_hub(name: str, split: str) -> list[dict[str, Any]]:
 
 
 def load_rows(source: str, split: str = "test") -> list[dict[str, Any]]:
-    """Rows from an alias (lite, verified, full), a hub dataset name, or a local file."""
+    """Rows from an alias (lite, verified, full), a subset (cpu-lite), a hub dataset name,
+    or a local file."""
+    if source in SUBSETS:
+        return _subset_rows(*SUBSETS[source], source)
     path = Path(source).expanduser()
     if path.suffix in LOCAL_SUFFIXES or path.exists():
         if not path.is_file():
@@ -87,6 +94,18 @@ def load_rows(source: str, split: str = "test") -> list[dict[str, Any]]:
             raise UserError(f"{source}: unknown dataset format: use .jsonl, .json or .parquet")
         return reader(path)
     return _read_hub(ALIASES.get(source, source), split)
+
+
+def _subset_rows(parent: str, ids_file: Path, name: str) -> list[dict[str, Any]]:
+    ids = [ln.strip() for ln in ids_file.read_text().splitlines() if ln.strip()[:1] not in "#"]
+    rows = {r["instance_id"]: r for r in load_rows(os.environ.get("SWEM_LITE_PATH") or parent)}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise UserError(
+            f"{name}: {len(missing)} of its ids are not in that Lite copy ({missing[0]}, ...): "
+            "set SWEM_LITE_PATH to Lite's test split (.jsonl)"
+        )
+    return [rows[i] for i in ids]
 
 
 def to_instances(rows: list[dict[str, Any]], source: str) -> list[Instance]:

@@ -236,13 +236,12 @@ class Evaluation:
     async def _generate(self, instance: Instance, missing: list[int]) -> list[Candidate]:
         """The missing samples of one issue; sample i is asked for with seed base + i, so a
         resumed issue asks for the same samples an uninterrupted run would have."""
-        seed = None if self.sampling.seed is None else self.sampling.seed + missing[0]
         with tempfile.TemporaryDirectory(prefix="swem-eval-", ignore_cleanup_errors=True) as tmp:
             worktree = Path(tmp) / "repo"
             if getattr(self.agent, "needs_worktree", True):
                 await asyncio.to_thread(self.checkout, instance, worktree)
             generation = await self.agent.generate(
-                instance, worktree, len(missing), replace(self.sampling, seed=seed)
+                instance, worktree, len(missing), self.sampling, indices=missing
             )
         for completion in generation.overhead:
             self.store.append_overhead(instance.instance_id, "localize", completion)

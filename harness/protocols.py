@@ -35,9 +35,17 @@ class PatchAgent(Protocol):
     name: str
 
     async def generate(
-        self, instance: Instance, worktree: Path, k: int, sampling: SamplingConfig
+        self,
+        instance: Instance,
+        worktree: Path,
+        k: int,
+        sampling: SamplingConfig,
+        indices: list[int] | None = None,
     ) -> Generation:
-        """The worktree is the agent's to modify; it is left at the base commit on return."""
+        """k candidates, for the samples numbered `indices` in the run (default 0..k-1):
+        sample i is asked for with `sampling.seed` + i, so a resumed issue asks for the
+        samples an uninterrupted run would have. The worktree is the agent's to modify; it
+        is left at the base commit on return."""
         ...
 
 

@@ -233,6 +233,8 @@ class Candidate:
     latency_s: float
     finish_reason: str | None = None
     edited_files: tuple[str, ...] = ()
+    locations: tuple[str, ...] = ()
+    """The places its prompt showed (`path::name@start-end`), for the span format."""
 
     @property
     def valid(self) -> bool:

@@ -98,7 +98,7 @@ def test_whole_file_refuses_elided_rewrites(tree):
 
 
 def test_formats_are_named_and_a_wrong_name_is_one_line():
-    assert set(FORMATS) == {"search-replace", "whole-file", "whole-function"}
+    assert set(FORMATS) == {"search-replace", "whole-file", "whole-function", "span"}
     with pytest.raises(UserError, match="--edit-format diff: use search-replace"):
         by_name("diff")
 

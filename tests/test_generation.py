@@ -289,3 +289,66 @@ def test_the_rewrite_formats_resolve_end_to_end(
     ]
     added = [ln for ln in candidate["patch"].splitlines() if ln[:1] == "+" and ln[:3] != "+++"]
     assert len(added) == 2 and "-" not in {ln[:1] for ln in candidate["patch"].splitlines()[3:]}
+
+
+FIXED_APPLY_SPAN = """```python
+class Evaluator:
+    def apply(op, left, right):
+        if op == "+":
+            return left + right
+        if op == "-":
+            return left - right
+        if op == "*":
+            return left * right
+        if op == "/":
+            if right == 0:
+                raise EvaluationError("division by zero")
+            return left / right
+        raise EvaluationError(f"unknown operator {op!r}")
+```"""
+
+
+def span_responder(body: dict) -> list[Reply]:
+    """The fix for the prompt that shows apply(), prose for any other location."""
+    prompt = body["messages"][-1]["content"]
+    shown = "def apply(op, left, right)" in prompt
+    return [Reply(FIXED_APPLY_SPAN if shown else PROSE)] * body.get("n", 1)
+
+
+def test_span_samples_spread_over_locations_one_request_each(tmp_path, mini_instances):
+    """Sample i is shown location i mod m; each location's samples are one request of n
+    whose seed is the base seed + its first sample; every sample records its location."""
+    from agents.agentless import AgentlessAgent, AgentlessOptions
+    from harness import wiring
+
+    instance = mini_instances[CALC]
+    work = wiring.repo_cache_for(instance).checkout(
+        instance.repo, instance.base_commit, tmp_path / "w"
+    )
+    agent = AgentlessAgent(None, AgentlessOptions(edit_format="span", locations=3))
+    with ScriptedServer([], responder=span_responder) as server:
+        agent.model = client(server)
+        generation = asyncio.run(
+            agent.generate(instance, work, 5, SamplingConfig(seed=10), indices=[2, 3, 4, 5, 6])
+        )
+        requests = sorted(server.requests, key=lambda r: r["seed"])
+    where = {c.sample_index: c.locations[0] for c in generation.candidates}
+    assert [c.sample_index for c in generation.candidates] == [2, 3, 4, 5, 6]
+    assert where[2] == where[5] and where[3] == where[6] and len(set(where.values())) == 3
+    assert [(r["seed"], r["n"]) for r in requests] == [(12, 2), (13, 2), (14, 1)]
+    assert len({r["max_tokens"] for r in requests}) >= 2  # each sized from its own span
+    fixes = [c for c in generation.candidates if c.valid]
+    assert fixes and all("::apply@" in c.locations[0] for c in fixes)
+    assert all("minicalc/evaluator.py" in c.edited_files for c in fixes)
+    assert all(c.reason for c in generation.candidates if not c.valid)
+
+
+def test_the_span_format_resolves_end_to_end(docker_engine, tmp_path):
+    """Localised, shown as one span, answered with a class header around the function (left
+    out), verified as resolved in Docker."""
+    with ScriptedServer([], responder=span_responder) as server:
+        result = run_cli(server, tmp_path, 3, "--edit-format", "span", "--locations", "3")
+    assert result.exit_code == 0, result.output
+    candidates = [json.loads(x) for x in (tmp_path / "r/candidates.jsonl").read_text().splitlines()]
+    assert all(c["locations"] for c in candidates)
+    assert "1 resolving" in result.output, result.output

@@ -15,7 +15,7 @@ from harness import __version__
 from harness.cli.app import app
 
 # The command modules register their commands on import, in the order help lists them.
-from harness.cli import verification, generate, runs, images  # noqa: E402, I001  isort: skip
+from harness.cli import verification, generate, localize, runs, images  # noqa: E402, I001  isort: skip
 from harness.errors import UserError
 
 
@@ -65,4 +65,4 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["app", "main", "generate", "images", "runs", "verification"]
+__all__ = ["app", "main", "generate", "images", "localize", "runs", "verification"]

@@ -29,7 +29,11 @@ def make_agent(choice: Agent, backend, pipe, limits):
         from agents.agentless import AgentlessAgent, AgentlessOptions
 
         options = AgentlessOptions(
-            drop_test_edits=choice.drop_test_edits, edit_format=str(choice.edit_format)
+            drop_test_edits=choice.drop_test_edits,
+            edit_format=str(choice.edit_format),
+            locations=choice.locations,
+            prompt_tokens=choice.prompt_tokens,
+            oracle_locations=choice.oracle_locations,
         )
         return AgentlessAgent(backend, options)
     from agents.agentic import AgenticAgent, AgenticOptions

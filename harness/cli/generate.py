@@ -199,6 +199,8 @@ def eval_command(
             kept = {i.instance_id for i in chosen}
             imported.candidates = [c for c in imported.candidates if c.instance_id in kept]
         console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {label}")
+        if not imported:
+            _print_estimate(label, agent, len(chosen), samples)
         evaluation, state = common.evaluation(
             pipe, chosen, samples, sampling, label,
             (model.issue_concurrency(gen_concurrency), verify_workers), reliability,
@@ -211,6 +213,23 @@ def eval_command(
         summary = _summarize(pipe)
     _print_summary(summary)
     common.exit_if_incomplete(pipe.store, summary)
+
+
+def _print_estimate(label: str, agent: Agent, issues: int, samples: int) -> None:
+    """An embedded (CPU) model: what the run will cost here, before the first sample."""
+    if not label.startswith("embedded") or agent.agent != "agentless":
+        return
+    from agents.model_store import by_spec, estimate
+
+    model = by_spec(label)
+    prompts = issues * min(agent.locations, samples)
+    guess = estimate(model, prompts, agent.prompt_tokens, issues * samples)
+    console.print(
+        f"  estimate: {prompts} prompts, about {guess['prompt_tokens']:,} prompt and "
+        f"{guess['completion_tokens']:,} completion tokens; generation about "
+        f"{guess['seconds'] / 60:.0f} min at {guess['prompt_tok_s']:.0f} prompt and "
+        f"{guess['decode_tok_s']:.0f} decode tokens/s (measured on 2 cores), verification extra"
+    )
 
 
 def _summarize(pipe) -> dict:
@@ -234,6 +253,10 @@ def _identity(dataset, split, chosen, samples, label, sampling, agent: Agent, li
         "model": label,
         "sampling": asdict(sampling),
         "agent": str(agent.agent),
+        "edit_format": str(agent.edit_format),
+        "locations": agent.locations,
+        "prompt_tokens": agent.prompt_tokens,
+        "oracle_locations": agent.oracle_locations,
         "network": limits.network,
         "drop_test_edits": agent.drop_test_edits,
         "harness_version": __version__,

@@ -50,6 +50,7 @@ class EditFormatChoice(enum.StrEnum):
     search_replace = "search-replace"
     whole_file = "whole-file"
     whole_function = "whole-function"
+    span = "span"
 
 
 class ExecutorChoice(enum.StrEnum):
@@ -335,11 +336,39 @@ class Agent(OptionGroup):
     edit_format: Annotated[
         EditFormatChoice,
         typer.Option(
-            help="How the agentless agent asks for edits (auto: the model's own default, "
-            "whole-function for the embedded models, search-replace otherwise).",
+            help="How the agentless agent asks for edits (auto: the model's own default, span "
+            "for the embedded models, search-replace otherwise). span shows one localised "
+            "function per prompt and sizes the answer's token budget from it.",
             **_panel("Agent"),
         ),
     ] = EditFormatChoice.auto
+    locations: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="span: the k samples spread over this many of the top localised functions "
+            "(sample i is shown location i mod m; each location's samples are one request).",
+            **_panel("Agent"),
+        ),
+    ] = 3
+    prompt_tokens: Annotated[
+        int,
+        typer.Option(
+            min=300,
+            help="span: the repair prompt's budget in tokens (issue text and code); a longer "
+            "function is cut to its statements the issue names most.",
+            **_panel("Agent"),
+        ),
+    ] = 1500
+    oracle_locations: Annotated[
+        bool,
+        typer.Option(
+            help="DIAGNOSTIC, never a headline figure: show the functions the gold patch "
+            "edits instead of the localised ones (splits a loss into wrong place and wrong "
+            "fix).",
+            **_panel("Agent"),
+        ),
+    ] = False
     drop_test_edits: Annotated[
         bool,
         typer.Option(
