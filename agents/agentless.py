@@ -108,12 +108,7 @@ class AgentlessAgent:
             tuple(files),
             self.options.drop_test_edits,
         )
-        candidates = [
-            _candidate(
-                instance, i, c, Extracted(reason=f"model error: {c.error}") if c.error else made[a]
-            )
-            for i, (a, c) in enumerate(zip(answers, completions, strict=True))
-        ]
+        candidates = _candidates(instance, range(k), answers, completions, made)
         return Generation(instance.instance_id, candidates, overhead, tuple(files))
 
     async def generate_spans(
@@ -191,18 +186,8 @@ class AgentlessAgent:
             self.options.drop_test_edits,
         )
         where = (f"{span.key}@{span.start}-{span.end}",)
-        return [
-            replace(
-                _candidate(
-                    instance,
-                    i,
-                    c,
-                    Extracted(reason=f"model error: {c.error}") if c.error else made[a],
-                ),
-                locations=where,
-            )
-            for i, a, c in zip(group, answers, completions, strict=True)
-        ]
+        made_here = _candidates(instance, group, answers, completions, made)
+        return [replace(c, locations=where) for c in made_here]
 
     async def localize(
         self, instance: Instance, worktree: Path
@@ -268,6 +253,18 @@ def answer_tokens(worktree: Path, span: Unit) -> int:
     lines = (worktree / span.path).read_text(errors="replace").splitlines()
     chars = sum(len(ln) + 1 for ln in lines[span.start - 1 : span.end])
     return max(128, chars // 3 * 3 // 2 + 64)
+
+
+def _candidates(
+    instance: Instance, indices, answers: list[Answer], completions: list[Completion], made
+) -> list[Candidate]:
+    """Sample `indices[j]` from completion j: its answer's patch, or the model's error."""
+    return [
+        _candidate(
+            instance, i, c, Extracted(reason=f"model error: {c.error}") if c.error else made[a]
+        )
+        for i, a, c in zip(indices, answers, completions, strict=True)
+    ]
 
 
 def _candidate(

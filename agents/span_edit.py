@@ -48,7 +48,7 @@ def window(source_lines: list[str], span: Unit) -> tuple[list[str], list[str], l
 @dataclass(frozen=True)
 class SpanRewrite:
     name: str = "span"
-    instructions: str = "format_span"
+    instructions: str = "repair_span"
 
     def apply(self, answer: str, files: Files, shown: list) -> list[str]:
         spans = [s for s in shown if isinstance(s, Unit)]

@@ -60,13 +60,17 @@ def rank_all(
 
 def recall(results: list[Ranked]) -> dict:
     """file_recall and function_recall, each k (a string) -> the share of issues whose gold
-    files (units) are all within the top k. An issue whose gold names no unit (it only adds
-    a file, or edits only imports) is left out of function_recall, and counted."""
+    files (units) are all within the top k (None for a localizer that ranks no units). An
+    issue whose gold names no unit (it only adds a file, or edits only imports) is left out
+    of function_recall, and counted."""
     with_units = [r for r in results if r.gold_units]
+    ranks_units = any(r.units for r in results)  # bm25 ranks files only: no function figure
     return {
         "issues": len(results),
         "file_recall": {str(k): _share(results, k, "files") for k in RECALL_KS},
-        "function_recall": {str(k): _share(with_units, k, "units") for k in RECALL_KS},
+        "function_recall": {
+            str(k): _share(with_units, k, "units") if ranks_units else None for k in RECALL_KS
+        },
         "issues_with_gold_units": len(with_units),
     }
 

@@ -88,7 +88,8 @@ test_embedded_server_stops_with_its_process_group = pytest.mark.slow(
 @pytest.mark.slow
 def test_the_embedded_coder_model_writes_edits_the_harness_can_apply(tmp_path):
     """The real 0.5B on a mini task: every sample is an answer (text, tokens, no error), and
-    in whole-function form at least one of them is a patch that applies to the base commit.
+    in the embedded default (span) form at least one of them is a patch that applies to the
+    base commit.
     Whether it fixes the issue is the benchmark's business, not this test's."""
     import json
 

@@ -225,10 +225,11 @@ def _print_estimate(label: str, agent: Agent, issues: int, samples: int) -> None
     prompts = issues * min(agent.locations, samples)
     guess = estimate(model, prompts, agent.prompt_tokens, issues * samples)
     console.print(
-        f"  estimate: {prompts} prompts, about {guess['prompt_tokens']:,} prompt and "
-        f"{guess['completion_tokens']:,} completion tokens; generation about "
-        f"{guess['seconds'] / 60:.0f} min at {guess['prompt_tok_s']:.0f} prompt and "
-        f"{guess['decode_tok_s']:.0f} decode tokens/s (measured on 2 cores), verification extra"
+        f"  estimate: {prompts} prompts of up to {agent.prompt_tokens:,} tokens "
+        f"({guess['prompt_tokens']:,}) and about {guess['completion_tokens']:,} completion "
+        f"tokens; generation up to {guess['seconds'] / 60:.0f} min at "
+        f"{guess['prompt_tok_s']:.0f} prompt and {guess['decode_tok_s']:.0f} decode tokens/s "
+        "(measured on 2 cores); verification comes on top"
     )
 
 
