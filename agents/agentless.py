@@ -108,7 +108,8 @@ class AgentlessAgent:
             tuple(files),
             self.options.drop_test_edits,
         )
-        candidates = _candidates(instance, range(k), answers, completions, made)
+        made_here = _candidates(instance, range(k), answers, completions, made)
+        candidates = [replace(c, locations=tuple(files)) for c in made_here]
         return Generation(instance.instance_id, candidates, overhead, tuple(files))
 
     async def generate_spans(

@@ -234,7 +234,8 @@ class Candidate:
     finish_reason: str | None = None
     edited_files: tuple[str, ...] = ()
     locations: tuple[str, ...] = ()
-    """The places its prompt showed (`path::name@start-end`), for the span format."""
+    """The places its prompt showed: `path::name@start-end` in the span format, the files
+    shown whole in the others."""
 
     @property
     def valid(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import textwrap
 import time
 
 import pytest
@@ -225,6 +226,7 @@ def test_agent_makes_each_answer_a_patch_from_an_untouched_checkout(tmp_path, mi
     assert good.patch_sha == crlf.patch_sha == again.patch_sha  # one fix, one hash
     assert "no SEARCH/REPLACE edit" in prose.reason
     assert generation.context_files[0] == "minicalc/evaluator.py"
+    assert all(c.locations == generation.context_files for c in generation.candidates)
 
     def git(*args, patch=None):
         return subprocess.run(["git", *args], cwd=work, input=patch, capture_output=True, text=True)
@@ -291,21 +293,12 @@ def test_the_rewrite_formats_resolve_end_to_end(
     assert len(added) == 2 and "-" not in {ln[:1] for ln in candidate["patch"].splitlines()[3:]}
 
 
-FIXED_APPLY_SPAN = """```python
-class Evaluator:
-    def apply(op, left, right):
-        if op == "+":
-            return left + right
-        if op == "-":
-            return left - right
-        if op == "*":
-            return left * right
-        if op == "/":
-            if right == 0:
-                raise EvaluationError("division by zero")
-            return left / right
-        raise EvaluationError(f"unknown operator {op!r}")
-```"""
+FIXED_APPLY_SPAN = (
+    "```python\nclass Evaluator:\n"
+    + textwrap.indent(WHOLE_FUNCTION.split("```python\n")[1].split("```")[0], "    ")
+    + "```"
+)
+"""The fixed apply() wrapped in a class header the file does not have (a small model's habit)."""
 
 
 def span_responder(body: dict) -> list[Reply]:
