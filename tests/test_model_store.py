@@ -111,3 +111,13 @@ def test_the_estimate_before_an_embedded_run_follows_the_measured_rates():
     expected = 90_000 / QWEN_05B.prompt_tok_s + 320 * TYPICAL_ANSWER_TOKENS / QWEN_05B.decode_tok_s
     assert small["seconds"] == round(expected)
     assert large["seconds"] > 2 * small["seconds"]  # the 1.5B is the slower model here
+
+
+def test_an_embedded_model_waits_an_hour_for_a_request_and_a_served_one_ten_minutes():
+    """Sixteen answers of ~1,400 tokens decode together at ~20 tokens/s on 2 cores: a
+    600-second timeout retried such a request again and again (seen on cpu-lite)."""
+    from harness.cli.options import Model
+
+    assert Model(model="embedded:1.5b").spec().timeout_s == 3600.0
+    assert Model(model="http://127.0.0.1:9/v1").spec().timeout_s == 600.0
+    assert Model(model="embedded", request_timeout=5.0).spec().timeout_s == 5.0

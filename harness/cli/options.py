@@ -286,9 +286,14 @@ class Model(OptionGroup):
         int, typer.Option(min=1, help="Requests in flight at once.", **_panel("Model"))
     ] = 16
     request_timeout: Annotated[
-        float,
-        typer.Option(min=1.0, help="Seconds per request before it is retried.", **_panel("Model")),
-    ] = 600.0
+        float | None,
+        typer.Option(
+            min=1.0,
+            help="Seconds per request before it is retried (default 600; 3600 for the "
+            "embedded models, whose n long answers decode together on the CPU).",
+            **_panel("Model"),
+        ),
+    ] = None
     retries: Annotated[
         int, typer.Option(min=1, help="Attempts per request.", **_panel("Model"))
     ] = 4
@@ -315,7 +320,7 @@ class Model(OptionGroup):
         return ModelSpec(
             self.model,
             self.concurrency,
-            self.request_timeout,
+            self.request_timeout or (3600.0 if self.model.startswith("embedded") else 600.0),
             self.retries,
             self.tensor_parallel_size,
             self.gpu_memory_utilization,
