@@ -44,6 +44,8 @@ class EmbeddedModel:
     """Prompt evaluation on this project's 2-core machines (NOTES, "A real coder model")."""
     decode_tok_s: float = 20.0
     """Decoding, all of a request's sequences together, on the same machines."""
+    answer_tokens: int = 200
+    """A span answer's mean length, measured (NOTES, "Localisation and repair prompts")."""
 
 
 def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[Chunk, ...]:
@@ -52,11 +54,6 @@ def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[C
         for i, sha in enumerate(shas, start=1)
     )
 
-
-PROMPT_05B = 180.0
-"""The 0.5B's prompt rate, tokens/s (see NOTES, "Repair prompts sized for the model")."""
-TYPICAL_ANSWER_TOKENS = 200
-"""A span answer's mean length with the embedded models on the mini benchmark (ibid.)."""
 
 QWEN_05B = EmbeddedModel(
     "qwen2.5-coder-0.5b-instruct",
@@ -76,8 +73,9 @@ QWEN_05B = EmbeddedModel(
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     edit_format="span",
-    prompt_tok_s=PROMPT_05B,
+    prompt_tok_s=85.0,
     decode_tok_s=59.0,
+    answer_tokens=80,
 )
 QWEN_15B = EmbeddedModel(
     "qwen2.5-coder-1.5b-instruct",
@@ -114,7 +112,8 @@ QWEN_15B = EmbeddedModel(
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     edit_format="span",
     prompt_tok_s=60.0,
-    decode_tok_s=20.0,
+    decode_tok_s=11.0,
+    answer_tokens=364,
 )
 MODELS = {"0.5b": QWEN_05B, "1.5b": QWEN_15B}
 
@@ -122,7 +121,7 @@ MODELS = {"0.5b": QWEN_05B, "1.5b": QWEN_15B}
 def estimate(model: EmbeddedModel, prompts: int, prompt_tokens: int, answers: int) -> dict:
     """What a run will ask of this model here, before it starts: tokens, and the wall time
     at the rates measured on this project's machines (prompts evaluated once per request)."""
-    completion = answers * TYPICAL_ANSWER_TOKENS
+    completion = answers * model.answer_tokens
     seconds = prompts * prompt_tokens / model.prompt_tok_s + completion / model.decode_tok_s
     return {
         "prompt_tokens": prompts * prompt_tokens,

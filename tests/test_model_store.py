@@ -102,13 +102,13 @@ def test_model_specs_name_the_embedded_models():
 
 
 def test_the_estimate_before_an_embedded_run_follows_the_measured_rates():
-    from agents.model_store import QWEN_05B, QWEN_15B, TYPICAL_ANSWER_TOKENS, estimate
+    from agents.model_store import QWEN_05B, QWEN_15B, estimate
 
     small = estimate(QWEN_05B, prompts=60, prompt_tokens=1500, answers=320)
     large = estimate(QWEN_15B, prompts=60, prompt_tokens=1500, answers=320)
     assert small["prompt_tokens"] == 90_000
-    assert small["completion_tokens"] == 320 * TYPICAL_ANSWER_TOKENS
-    expected = 90_000 / QWEN_05B.prompt_tok_s + 320 * TYPICAL_ANSWER_TOKENS / QWEN_05B.decode_tok_s
+    assert small["completion_tokens"] == 320 * QWEN_05B.answer_tokens
+    expected = 90_000 / QWEN_05B.prompt_tok_s + 320 * QWEN_05B.answer_tokens / QWEN_05B.decode_tok_s
     assert small["seconds"] == round(expected)
     assert large["seconds"] > 2 * small["seconds"]  # the 1.5B is the slower model here
 
