@@ -155,10 +155,11 @@ def file_scores(texts: dict[str, str], query: str, named: Mentions) -> dict[str,
     bm25 = bm25_scores(texts, query, path_terms=True)
     top = max(bm25.values(), default=0.0) or 1.0
     paths = list(texts)
+    modules = {p: module_name(p) for p in paths}
     evidence = {
-        "path": _shared(paths, named.paths, _path_matches),
-        "frame": _shared(paths, [f.path for f in named.frames], _path_matches),
-        "module": _shared(paths, named.modules, _module_matches),
+        "path": _shared(named.paths, lambda m: _path_matches(paths, m)),
+        "frame": _shared([f.path for f in named.frames], lambda m: _path_matches(paths, m)),
+        "module": _shared(named.modules, lambda m: _module_matches(modules, m)),
         "defines": _defines(texts, named.identifiers),
     }
     return {
@@ -167,11 +168,11 @@ def file_scores(texts: dict[str, str], query: str, named: Mentions) -> dict[str,
     }
 
 
-def _shared(paths: list[str], mentioned, matches) -> dict[str, float]:
-    """Each mention's one point, shared by the files it could mean."""
+def _shared(mentioned, matches) -> dict[str, float]:
+    """Each mention's one point, shared by the files `matches(mention)` says it could mean."""
     got: Counter = Counter()
     for mention in mentioned:
-        hits = matches(paths, mention)
+        hits = matches(mention)
         for path in hits:
             got[path] += 1.0 / len(hits)
     return dict(got)
@@ -193,10 +194,10 @@ def module_name(path: str) -> str:
     return dotted
 
 
-def _module_matches(paths: list[str], dotted: str) -> list[str]:
-    """The files a dotted name means: the module itself, else the longest module it is an
-    attribute of (`_pytest.logging.LogCaptureFixture` means `_pytest/logging.py`)."""
-    names = {p: module_name(p) for p in paths}
+def _module_matches(names: dict[str, str], dotted: str) -> list[str]:
+    """The files a dotted name means (`names`: path -> module name): the module itself, else
+    the longest module it is an attribute of (`_pytest.logging.LogCaptureFixture` means
+    `_pytest/logging.py`)."""
     exact = [p for p, m in names.items() if m == dotted]
     if exact:
         return exact
@@ -207,15 +208,8 @@ def _module_matches(paths: list[str], dotted: str) -> list[str]:
 
 def _defines(texts: dict[str, str], identifiers: frozenset[str]) -> dict[str, float]:
     """One point per named identifier, shared by the files that define it."""
-    defining: dict[str, list[str]] = {}
-    for path, text in texts.items():
-        for name in set(DEFINED.findall(text)) & identifiers:
-            defining.setdefault(name, []).append(path)
-    got: Counter = Counter()
-    for paths in defining.values():
-        for path in paths:
-            got[path] += 1.0 / len(paths)
-    return dict(got)
+    defined = {path: set(DEFINED.findall(text)) & identifiers for path, text in texts.items()}
+    return _shared(identifiers, lambda name: [p for p, names in defined.items() if name in names])
 
 
 def rank_units(
@@ -236,13 +230,15 @@ def rank_units(
         if u.kind == "class":
             lexical[u.key] *= UNIT_WEIGHTS["class_unit"]
 
+    frames = [(f, set(_path_matches(list(texts), f.path))) for f in named.frames]
+
     def score(unit: Unit) -> float:
         return (
             lexical[unit.key]
             + UNIT_WEIGHTS["file"] * prior.get(unit.path, 0.0)
             + UNIT_WEIGHTS["name"] * _names_unit(unit, named, query)
             + UNIT_WEIGHTS["class"] * _names_class(unit, named)
-            + UNIT_WEIGHTS["frame"] * _frame_in(unit, named.frames, list(texts))
+            + UNIT_WEIGHTS["frame"] * _frame_in(unit, frames)
         )
 
     scored = {u: score(u) for u in found}
@@ -272,10 +268,11 @@ def _names_class(unit: Unit, named: Mentions) -> float:
     return 1.0 if unit.kind == "method" and unit.name.split(".")[0] in named.identifiers else 0.0
 
 
-def _frame_in(unit: Unit, frames: tuple[Frame, ...], paths: list[str]) -> float:
+def _frame_in(unit: Unit, frames: list[tuple[Frame, set[str]]]) -> float:
+    """1 when a traceback frame's line lies in the unit, 0.5 when a frame names it."""
     best = 0.0
-    for frame in frames:
-        if unit.path not in _path_matches(paths, frame.path):
+    for frame, files in frames:
+        if unit.path not in files:
             continue
         if unit.start <= frame.line <= unit.end:
             best = 1.0
