@@ -63,6 +63,21 @@ def fit_power_law(ks: Sequence[int], coverage: Sequence[float]) -> PowerLaw | No
     return PowerLaw(a=-math.exp(my - b * mx), b=b)
 
 
+DENSE_UP_TO = 300
+"""Curves keep every k up to here, then POINTS_PER_DECADE log-spaced ones, and n: their size
+follows the samples' orders of magnitude, not the k asked for."""
+POINTS_PER_DECADE = 20
+
+
+def curve_ks(n: int) -> list[int]:
+    """The k a curve over n samples per issue is drawn at."""
+    ks = set(range(1, min(n, DENSE_UP_TO) + 1)) | set(log_spaced_ks(n))
+    k, step = DENSE_UP_TO, 10 ** (1 / POINTS_PER_DECADE)
+    while (k := max(k + 1, round(k * step))) < n:
+        ks.add(k)
+    return sorted(ks)
+
+
 def log_spaced_ks(n: int) -> list[int]:
     """1, 2, 5, 10, 20, 50, ... up to n, and n itself."""
     ks, base = [], 1

@@ -29,6 +29,9 @@ class Imported:
     """Selected instances with no prediction: each counts as unresolved."""
     dropped: int = 0
     """Rows past the first k of their instance."""
+    clipped_from: int | None = None
+    """The -k asked for, when it was more than any issue has predictions (k is then the most
+    any issue has: samples that do not exist are no work and no points on a curve)."""
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -77,9 +80,11 @@ def load_predictions(
         )
     wanted = {i.instance_id for i in selected}
     per_issue = Counter(r["instance_id"] for r in rows if r["instance_id"] in wanted)
-    k = k or max(per_issue.values(), default=0)
-    if not k:
+    most = max(per_issue.values(), default=0)
+    if not most:
         raise UserError(f"{source}: no predictions for the selected instances")
+    clipped_from = k if k and k > most else None
+    k = min(k or most, most)
     candidates, seen, dropped = [], Counter(), 0
     for row in rows:
         iid = row["instance_id"]
@@ -92,7 +97,7 @@ def load_predictions(
         seen[iid] += 1
     without = sorted(wanted - set(per_issue))
     model = next(iter(models)) if models else "unknown"
-    return Imported(candidates, k, model, without, dropped)
+    return Imported(candidates, k, model, without, dropped, clipped_from)
 
 
 def _candidate(iid: str, index: int, raw: str, drop_tests: bool) -> Candidate:

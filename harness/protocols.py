@@ -70,6 +70,17 @@ class SandboxSession(Protocol):
         """Raises FileNotFoundError when absent."""
         ...
 
+    def quiesce(self) -> int:
+        """Stop every process a command left running in the sandbox (its init excepted);
+        how many. A sandbox that cannot tell its own processes from the host's stops none."""
+        ...
+
+    def changes(self) -> list[tuple[str, str]] | None:
+        """The sandbox's file changes since it started, as the engine recorded them from
+        outside ("A" added, "C" changed, "D" deleted; absolute paths); None when the sandbox
+        cannot tell."""
+        ...
+
     def close(self) -> None:
         """Remove the sandbox and everything in it; idempotent."""
         ...

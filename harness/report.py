@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from harness.errors import UserError
-from harness.metrics import PowerLaw, log_spaced_ks
+from harness.metrics import PowerLaw, curve_ks, dataset_curve, log_spaced_ks
 from harness.store import RunStore
 from harness.summary import official_report, summarize
 
@@ -89,7 +89,8 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
             _plot_selection(ax, s, scale, line.get_color())
             if s.get("fit"):
                 law = PowerLaw(s["fit"]["a"], s["fit"]["b"])
-                fine = [k / 4 for k in range(4, 4 * max(ks) * 4 + 1)]
+                fine = [k / 4 for k in range(4, 4 * min(max(ks), 75) + 1)]
+                fine += [float(k) for k in curve_ks(4 * max(ks)) if k > 75]
                 ax.plot(
                     [k * scale for k in fine],
                     [law.coverage(k) for k in fine],
@@ -171,6 +172,15 @@ def predictions(
     ]
 
 
+def coverage_at(summary: dict, k: int) -> float:
+    """coverage@k of a run, from its curve or (a k between its points) from its issues."""
+    curve = summary["curve"]
+    at = dict(zip(curve["k"], curve["coverage"], strict=True))
+    if k in at:
+        return at[k]
+    return dataset_curve([(i["n"], i["c"]) for i in summary["issues"].values()], [k])[0]
+
+
 def flops_matched(a: dict, b: dict) -> list[dict]:
     """For each k of run b, the k of run a that spends the same FLOPs per issue, and both
     coverages: a small model with many samples against a larger one with few."""
@@ -184,8 +194,8 @@ def flops_matched(a: dict, b: dict) -> list[dict]:
             rows.append(
                 {
                     "flops_per_issue": kb * fb,
-                    a["run_id"]: {"k": ka, "coverage": a["curve"]["coverage"][ka - 1]},
-                    b["run_id"]: {"k": kb, "coverage": b["curve"]["coverage"][kb - 1]},
+                    a["run_id"]: {"k": ka, "coverage": coverage_at(a, ka)},
+                    b["run_id"]: {"k": kb, "coverage": coverage_at(b, kb)},
                 }
             )
     return rows

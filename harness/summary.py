@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.cost import PriceTable, inference_flops, model_size
 from harness.metrics import (
+    curve_ks,
     dataset_curve,
     fit_power_law,
     log_spaced_ks,
@@ -228,13 +229,14 @@ def _status(verdicts, iid: str, sha: str | None) -> str:
 
 def _curve(issues: dict) -> dict[str, Any]:
     n_min = min(i["n"] for i in issues.values())
-    ks = list(range(1, n_min + 1))
+    ks = curve_ks(n_min)
     curve = dataset_curve([(i["n"], i["c"]) for i in issues.values()], ks) if n_min else []
     fit = fit_power_law(ks, curve) if curve else None
+    at = dict(zip(ks, curve, strict=True))
     return {
         "samples_per_issue": n_min,
         "curve": {"k": ks, "coverage": curve},
-        "coverage_at": {str(k): curve[k - 1] for k in log_spaced_ks(n_min)} if n_min else {},
+        "coverage_at": {str(k): at[k] for k in log_spaced_ks(n_min)} if n_min else {},
         "curve_held_back_by": sorted(iid for iid, i in issues.items() if i["n"] == n_min)
         if n_min < max(i["n"] for i in issues.values())
         else [],

@@ -29,6 +29,13 @@ OWNER_LABEL = "swe-monkeys.owner"
 """host:pid:start-time of the process that started the container, so `harness clean` can tell
 a live run's containers from those of a process that died (pid reuse is caught by the time)."""
 ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
+CHANGE_KINDS = {0: "C", 1: "A", 2: "D"}
+"""The engine's codes in GET /containers/{id}/changes."""
+QUIESCE = (
+    "n=0; for p in /proc/[0-9]*; do pid=${p#/proc/}; "
+    '[ "$pid" = 1 ] || [ "$pid" = $$ ] || { kill -9 "$pid" 2>/dev/null && n=$((n+1)); }; '
+    "done; echo $n"
+)
 DISK_POLL_S = 2.0
 MAX_STANDBY = 2
 """Containers started ahead at once (one per image, the most recent images)."""
@@ -204,6 +211,19 @@ class DockerSession:
             if extracted is None:
                 raise FileNotFoundError(path)
             return extracted.read()
+
+    def quiesce(self) -> int:
+        """SIGKILL to every process but PID 1 (the container's `sleep`) and this exec's own
+        shell: a daemon an earlier command started cannot wait for files written next."""
+        result = self.exec(QUIESCE, 60, workdir="/")
+        return int(result.output.strip() or 0) if result.ok else 0
+
+    def changes(self) -> list[tuple[str, str]] | None:
+        try:
+            listed = self.container.diff() or []
+        except ENGINE_ERRORS as exc:
+            raise SandboxError(f"cannot list the container's changes: {_explain(exc)}") from exc
+        return [(CHANGE_KINDS.get(c.get("Kind"), "?"), c.get("Path", "")) for c in listed]
 
     def _kill(self) -> None:
         self.killed = True

@@ -14,10 +14,24 @@ from dataclasses import dataclass
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
+from sandbox.git_binary import binary_files
+from sandbox.patch_paths import components, is_git_dir, unquote
+
 TEST_FILE = re.compile(r"(^|/)(tests?|testing)/|(^|/)test_[^/]*\.py$|_tests?\.py$")
 """Test files by name, for an instance without a test patch to tell where its suite is."""
 TEST_MODULE = re.compile(r"(^|/)test_[^/]*\.py$|_tests?\.py$|(^|/)tests\.py$")
-RUNNER_CONFIG_FILES = {"conftest.py", "pytest.ini", "tox.ini", "noxfile.py"}
+RUNNER_CONFIG_FILES = {
+    "conftest.py",
+    "pytest.ini",
+    ".pytest.ini",
+    "pytest.toml",
+    ".pytest.toml",
+    "tox.ini",
+    "noxfile.py",
+}
+"""pytest reads its configuration from pytest.ini, .pytest.ini (pytest 6.1 on), pytest.toml and
+.pytest.toml (pytest 9), tox.ini, setup.cfg and pyproject.toml (PACKAGING_FILES, flagged when a
+test setting changes), and conftest.py files."""
 STARTUP_FILES = {"sitecustomize.py", "usercustomize.py"}
 PACKAGING_FILES = {"setup.cfg", "pyproject.toml", "setup.py"}
 TEST_SETTINGS = re.compile(
@@ -79,9 +93,17 @@ def screen(patch: str, repo: str = "", test_patch: str = "") -> list[Finding]:
     reset = paths(test_patch) if test_patch else set()
     suite = {p.rpartition("/")[0] + "/" for p in reset}
     found: dict[tuple[str, str], Finding] = {}
+    binary: dict[str, list[str]] = {}
+    for written in binary_files(patch):  # what a binary hunk writes, read as text lines
+        binary.setdefault(written.path, []).extend(
+            written.written.decode("utf-8", "replace").splitlines()
+        )
     for pf in files:
+        added = [line.value for hunk in pf for line in hunk if line.is_added]
+        removed = [line.value for hunk in pf for line in hunk if line.is_removed]
+        added += binary.get(_strip(pf.target_file), [])
         for path in {_strip(pf.source_file), _strip(pf.target_file)} - {"/dev/null"}:
-            for rule, detail in _path_rules(path, pf, repo, reset, suite):
+            for rule, detail in _path_rules(path, added, removed, repo, reset, suite):
                 found.setdefault((rule, path), Finding(rule, path, detail))
     return sorted(found.values(), key=lambda f: (RULES.index(f.rule), f.path))
 
@@ -95,13 +117,15 @@ def _in_test_suite(path: str, reset: set[str], suite: set[str]) -> bool:
 
 
 def _strip(path: str) -> str:
+    """The path as git writes it: quoted names decoded, the a/ or b/ prefix gone."""
+    path = unquote(path)[0] if path.startswith('"') else path
     return path[2:] if path[:2] in ("a/", "b/") else path
 
 
-def _path_rules(path: str, pf, repo: str, reset: set[str], suite: set[str]):
-    parts = path.split("/")
-    name = parts[-1]
-    if ".git" in parts:
+def _path_rules(path: str, added, removed, repo: str, reset: set[str], suite: set[str]):
+    parts = components(path)
+    name = parts[-1] if parts else path
+    if any(is_git_dir(part) for part in parts):
         yield "git-dir", "edits inside .git"
     if path.startswith("/") or ".." in parts:
         yield "outside-repo", "a path outside the repository"
@@ -109,15 +133,13 @@ def _path_rules(path: str, pf, repo: str, reset: set[str], suite: set[str]):
         yield "test-infra", f"edits {name}"
     if name in STARTUP_FILES or name.endswith(".pth"):
         yield "startup-hook", f"{name} runs at interpreter start-up"
-    changed = [line.value for hunk in pf for line in hunk if line.is_added or line.is_removed]
-    if name in PACKAGING_FILES and any(TEST_SETTINGS.search(line) for line in changed):
+    if name in PACKAGING_FILES and any(TEST_SETTINGS.search(line) for line in added + removed):
         yield "test-infra", f"changes test settings in {name}"
     if path in reset:
         return  # the eval script puts this file back before the tests run
     if _in_test_suite(path, reset, suite):
         yield "test-files", "edits the test suite outside what the eval script resets"
         return  # test code may use pytest's API; the rules below are for the code under test
-    added = [line.value for hunk in pf for line in hunk if line.is_added]
     if repo not in RUNNER_REPOS:
         if hit := next((m for line in added if (m := RUNNER_REACH.search(line))), None):
             yield "runner-reach", f"reaches into the test runner ({hit.group(0).strip()})"

@@ -75,6 +75,12 @@ class LocalSession:
     def read_file(self, path: str) -> bytes:
         return self.host_path(path).read_bytes()
 
+    def quiesce(self) -> int:
+        return 0  # its processes are the host's: none can be told apart safely
+
+    def changes(self) -> list[tuple[str, str]] | None:
+        return None
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True

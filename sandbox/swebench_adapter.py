@@ -263,6 +263,7 @@ def parse_statuses(instance: Instance, text: str) -> dict[str, str]:
 
 
 MARKERS = (START_TEST_OUTPUT, END_TEST_OUTPUT, EXIT_CODE_MARKER)
+TEST_OUTPUT_MARKERS = (START_TEST_OUTPUT, END_TEST_OUTPUT)
 """The lines the eval script itself prints around the tests."""
 
 

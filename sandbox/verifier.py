@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +14,27 @@ from harness.config import SandboxLimits
 from harness.errors import UserError
 from harness.protocols import Sandbox, SandboxError
 from harness.types import ExecResult, Instance, Verdict, VerdictStatus
-from sandbox import guard, integrity, services, swebench_adapter
+from sandbox import (
+    git_binary,
+    guard,
+    integrity,
+    patch_paths,
+    runner_env,
+    services,
+    swebench_adapter,
+)
 
 PATCH_PATH = "/tmp/patch.diff"
-EVAL_PATH = "/eval.sh"
+SETUP_PATH = "/tmp/swem-eval/setup.sh"
+TESTS_PATH = "/tmp/swem-eval/tests.sh"
+"""The eval script runs in two parts. The setup (the spec's install steps, which run the
+candidate's setup.py, and git commands, which run hooks) ends by saving its shell's
+environment; then every process it left is stopped, the engine's list of the container's
+changes is read, and only then are the guard's plugin, key and plan written, with the tests
+part, which restores that environment and runs the tests. Nothing the setup ran can read the
+key or rewrite the plugin, and what it changed that runs before the plugin is on record."""
+ENV_PATH = "/tmp/swem-eval/env.sh"
+SAVE_ENV = f'{{ export -p; printf "cd %q\\n" "$PWD"; }} > {ENV_PATH}'
 OFFLINE_PIP = ("export PIP_NO_INDEX=1", "export PIP_NO_BUILD_ISOLATION=0")
 """Under --network none, the spec's `pip install -e .` reinstall builds from what the image
 has (no isolated build that would fetch setuptools and retry five times) and fails at once
@@ -43,10 +59,10 @@ script: its reinstall can be most of it, astropy's compiles for a minute) took a
 long in the official order before (SWEM_FIRST_AFTER_S sets it; 0: always). A candidate that
 passes them pays a second container and eval script, which only slow test files repay (the
 mini benchmark's 0.3 s runs do not)."""
-_HEADER_PATHS = re.compile(
-    r"^(?:diff --git a/(\S+) b/(\S+)|--- (\S+)|\+\+\+ (\S+)|(?:rename|copy) (?:from|to) (\S+))",
-    re.M,
-)
+GIT_ASIDE = "/tmp/swem-git-aside"
+"""Where .git waits while `patch` (the last rung, which decodes git's quoted names and writes
+wherever they point) runs: whatever it writes under .git lands in a new folder, found and
+removed before the tests, and the apply fails."""
 
 
 def patch_sha(patch: str) -> str:
@@ -55,17 +71,34 @@ def patch_sha(patch: str) -> str:
 
 def unsafe_path(patch: str) -> str | None:
     """The first path in the patch's headers that leaves the repository or enters .git, if
-    any. Checked before applying: `patch` (the last fallback) writes wherever a header points."""
-    for match in _HEADER_PATHS.finditer(patch):
-        for path in filter(None, match.groups()):
-            if path == "/dev/null":
-                continue
-            stripped = path[2:] if path[:2] in ("a/", "b/") else path
-            parts = stripped.split("/")
-            # .git/ too: a hook written there runs when the eval script next calls git.
-            if stripped.startswith("/") or ".." in parts or ".git" in parts:
-                return path
+    any, read as git and `patch` decode paths. Checked before applying: a hook written in
+    .git/ runs as root at the eval script's next git command."""
+    return patch_paths.first_unsafe(patch)
+
+
+def refused_change(patch: str) -> str | None:
+    """Why the patch is refused before it is applied ('' or None: it may apply)."""
+    if bad := unsafe_path(patch):
+        return f"patch touches a path outside the repository: {bad}"
+    if binary := git_binary.refused(patch):
+        return (
+            f"binary change to {binary.path}: a file the tests may import must be a text "
+            "diff (its content cannot be screened)"
+        )
     return None
+
+
+def apply_line(command: str) -> str:
+    """One rung of the ladder on the patch; `patch` runs with .git moved aside, and a .git it
+    creates fails the apply."""
+    if not command.startswith("patch "):
+        return f"{command} {PATCH_PATH}"
+    return (
+        f"mv .git {GIT_ASIDE} && {{ {command} {PATCH_PATH}; rc=$?; "
+        f"if [ -e .git ] || [ -L .git ]; then rm -rf .git; "
+        f"echo 'patch: refused: the patch wrote under .git'; rc=97; fi; "
+        f"mv {GIT_ASIDE} .git; exit $rc; }}"
+    )
 
 
 class Verifier:
@@ -166,8 +199,8 @@ class Verifier:
     def script(self, instance: Instance, limits: SandboxLimits) -> str:
         """The eval script this verifier runs (its hash is part of the verdict cache key)."""
         offline = OFFLINE_PIP if limits.network == "none" else ()
-        environment = (*offline, services.START_LINE)
-        return swebench_adapter.eval_script(instance, guard.env_lines(), environment)
+        tests_env = (services.START_LINE, *guard.env_lines())  # services start with the tests
+        return swebench_adapter.eval_script(instance, tests_env, offline)
 
     def plan(self, instance: Instance) -> dict | None:
         """How the tests may end early, where our plugin runs in pytest and the user did not
@@ -183,18 +216,18 @@ class Verifier:
         return {"required": required, "first": first} if required else None
 
     def _run(self, instance, patch, script, verdict: Verdict, out: Path, limits) -> None:
-        if bad := unsafe_path(patch):
-            verdict.status = VerdictStatus.APPLY_FAILED
-            verdict.reason = f"patch touches a path outside the repository: {bad}"
+        if refusal := refused_change(patch):
+            verdict.status, verdict.reason = VerdictStatus.APPLY_FAILED, refusal
             return
         plan = self.plan(instance)
-        run = self._tests(patch, script, verdict, out, limits, plan)
+        run = self._tests(instance.repo, patch, script, verdict, out, limits, plan)
         if run is not None and plan and run.passed_first():
             # Its FAIL_TO_PASS tests passed out of order: the verdict comes from a run in the
             # official order (a fresh container; a failing required test still ends it).
             run.keep(out, "first")
             verdict.durations["first_s"] = round(run.result.duration_s, 3)
-            run = self._tests(patch, script, verdict, out, limits, {**plan, "first": []})
+            ordered = {**plan, "first": []}
+            run = self._tests(instance.repo, patch, script, verdict, out, limits, ordered)
         if run is None:
             return
         channel = guard.read_channel(run.report, run.key, run.key_left)
@@ -205,27 +238,37 @@ class Verifier:
                 self._ordered_s[iid] = max(self._ordered_s.get(iid, 0.0), channel.seconds)
         verdict.durations["tests_s"] = round(run.result.duration_s, 3)
         verdict.log_path = self.relative(run.keep(out))
-        self._grade(instance, verdict, run.result, run.report, run.key, run.key_left, limits)
+        self._grade(instance, verdict, run, limits)
 
-    def _tests(self, patch, script, verdict: Verdict, out: Path, limits, plan) -> _TestRun | None:
+    def _tests(
+        self, repo: str, patch, script, verdict: Verdict, out: Path, limits, plan
+    ) -> _TestRun | None:
         """Apply the patch in a fresh sandbox and run the eval script; None if it did not
         apply (the verdict then says so)."""
         key = guard.new_key()
-        files = {PATCH_PATH: patch, EVAL_PATH: script, **guard.files(key)}
+        setup, tests = split_script(script)
+        late = {TESTS_PATH: tests, **guard.files(key)}
         if plan:
-            files[guard.STOP_PATH] = json.dumps(plan)
+            late[guard.STOP_PATH] = json.dumps(plan)
         with self.sandbox.open(verdict.image, limits, self.run_id) as session:
             t0 = time.monotonic()
-            session.write_files(files)  # one upload; applying a diff runs nothing of it
+            session.write_files({PATCH_PATH: patch, SETUP_PATH: setup})
             if patch.strip() and not _apply(session, verdict, out):
                 return None
             verdict.durations["apply_s"] = round(time.monotonic() - t0, 3)
-            result = session.exec(f"/bin/bash {EVAL_PATH}", limits.timeout_s)
-            done = not result.timed_out and result.over_disk is None
-            report, key_left = guard.record(session) if done else (b"", False)
-        return _TestRun(result, report, key, key_left)
+            result = session.exec(f"/bin/bash {SETUP_PATH}", limits.timeout_s)
+            trace = None
+            if _finished(result):
+                session.quiesce()
+                trace = runner_env.trace(session.changes() or [], repo, session.read_file)
+                session.write_files(late)
+                left_s = max(limits.timeout_s - result.duration_s, 1.0)
+                result = _joined(result, session.exec(f"/bin/bash {TESTS_PATH}", left_s))
+            report, key_left = guard.record(session) if _finished(result) else (b"", False)
+        return _TestRun(result, report, key, key_left, trace)
 
-    def _grade(self, instance, verdict: Verdict, result, report, key, key_left, limits) -> None:
+    def _grade(self, instance, verdict: Verdict, run: _TestRun, limits) -> None:
+        result, report, key, key_left = run.result, run.report, run.key, run.key_left
         official = swebench_adapter.grade(instance, result.output)
         if failed := swebench_adapter.reinstall_error(result.output):
             _note(
@@ -246,6 +289,7 @@ class Verifier:
             channel,
             expected,
             end_found,
+            guard.start_error(cut, *swebench_adapter.TEST_OUTPUT_MARKERS),
         )
         verdict.official_resolved = official.official
         verdict.channel = judged.channel
@@ -260,6 +304,12 @@ class Verifier:
         elif result.timed_out:
             verdict.status = VerdictStatus.TIMEOUT
             verdict.reason = f"tests ran past {limits.timeout_s:g} s; the container was killed"
+        elif run.trace:
+            verdict.status = VerdictStatus.SUSPICIOUS
+            verdict.reason = (
+                f"suspicious: the eval script's setup changed what runs before the guard: "
+                f"{run.trace}"
+            )
         elif judged.suspicious:
             verdict.status, verdict.reason = VerdictStatus.SUSPICIOUS, judged.suspicious
         elif judged.resolved and log.resolved:
@@ -278,6 +328,8 @@ class _TestRun:
     """The plugin's signed record."""
     key: str
     key_left: bool
+    trace: str | None = None
+    """A change the setup made to what runs before the guard ("C /path"), if any."""
 
     def passed_first(self) -> bool:
         """The plugin moved the FAIL_TO_PASS tests to the front and none of them failed (or
@@ -299,6 +351,33 @@ class _TestRun:
         log_path.write_text(self.result.output, errors="replace")
         (out / f"runner_record{suffix}.jsonl").write_bytes(self.report)
         return log_path
+
+
+def split_script(script: str) -> tuple[str, str]:
+    """(setup, tests): the eval script cut where the tests' environment starts (the services,
+    then the guard's lines); the setup saves its shell's environment, the tests restore it."""
+    lines = script.splitlines()
+    cut = lines.index(services.START_LINE)
+    setup = [*lines[:cut], SAVE_ENV]
+    tests = [*lines[:2], f". {ENV_PATH}", *lines[cut:]]  # the shebang and `set -uxo pipefail`
+    return "\n".join(setup) + "\n", "\n".join(tests) + "\n"
+
+
+def _finished(result: ExecResult) -> bool:
+    """Not killed (timeout, disk): the sandbox is still there to continue in."""
+    return not result.timed_out and result.over_disk is None
+
+
+def _joined(setup: ExecResult, tests: ExecResult) -> ExecResult:
+    """The two parts as one run of the eval script: one log, the tests' exit status."""
+    return ExecResult(
+        tests.returncode,
+        setup.output + tests.output,
+        tests.timed_out,
+        setup.duration_s + tests.duration_s,
+        setup.truncated_bytes + tests.truncated_bytes,
+        tests.over_disk,
+    )
 
 
 def _stopped_early(verdict: Verdict, stopped_at: str, reordered: bool) -> None:
@@ -338,14 +417,14 @@ def _apply(session, verdict: Verdict, out: Path) -> bool:
         if n == 0:
             result = session.exec(
                 f'{{ {RECORD_TREE}; }} >/dev/null 2>&1; echo "{SNAPSHOT_MARK}$?"; '
-                f"{command} {PATCH_PATH}",
+                f"{apply_line(command)}",
                 APPLY_TIMEOUT_S,
             )
             recorded, _, output = result.output.partition("\n")
             snapshot_ok = recorded.strip() == f"{SNAPSHOT_MARK}0"
             result = dataclasses.replace(result, output=output)
         else:
-            result = session.exec(f"{command} {PATCH_PATH}", APPLY_TIMEOUT_S)
+            result = session.exec(apply_line(command), APPLY_TIMEOUT_S)
         log.append(f"$ {command} {PATCH_PATH}\n{result.output}\n[exit {result.returncode}]")
         if result.ok:
             verdict.apply_command = command

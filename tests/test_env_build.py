@@ -241,6 +241,21 @@ def test_a_spec_that_compiles_an_extension_builds(builder, instance, docker_engi
     gold = verifier.verify(inst, inst.gold_patch)
     assert gold.status.value == "resolved", gold.reason
     assert "reinstall failed" not in gold.fidelity  # the offline reinstall compiles too
+    # The candidate's setup.py runs at that reinstall, as root, before the tests: a .pth it
+    # plants runs in pytest's process before the guard. The key is not there yet, and the
+    # engine's record of the container's changes names the file.
+    setup_line = 'setup(ext_modules=[Extension("minicalc._speed", ["minicalc/_speed.c"])])'
+    planted = inst.gold_patch + (
+        "diff --git a/setup.py b/setup.py\n--- a/setup.py\n+++ b/setup.py\n"
+        "@@ -1,2 +1,4 @@\n+import site as _s\n"
+        "+open(_s.getsitepackages()[0] + '/zz_hook.p' + 'th', 'w').write('import os\\n')\n"
+        f" from setuptools import Extension, setup\n {setup_line}\n"
+    )
+    planted = verifier.verify(inst, planted)
+    assert planted.status.value == "suspicious", planted.reason
+    assert planted.reason.endswith(
+        "runs before the guard: A /opt/testbed/lib/python3.9/site-packages/zz_hook.pth"
+    ), planted.reason
 
 
 def test_packages_resolve_as_of_the_official_era(builder, instance, docker_engine):

@@ -28,8 +28,17 @@ def phase(nodeid, when, raw, reported=None, wasxfail=False) -> bytes:
 
 
 def record(*lines: bytes, exitstatus: int | None = 0) -> bytes:
-    tail = [line({"event": "finish", "exitstatus": exitstatus})] if exitstatus is not None else []
-    return b"\n".join([*lines, *tail]) + b"\n"
+    """The lines numbered in order as the plugin numbers them (a forged line keeps its bad
+    signature and takes no number), then the finish event counting them."""
+    out, n = [], 0
+    for signed in lines:
+        mac, _, body = signed.partition(b" ")
+        if hmac.compare_digest(mac.decode(), line(json.loads(body)).partition(b" ")[0].decode()):
+            signed, n = line({**json.loads(body), "seq": n}), n + 1
+        out.append(signed)
+    if exitstatus is not None:
+        out.append(line({"event": "finish", "exitstatus": exitstatus, "count": n, "seq": n}))
+    return b"\n".join(out) + b"\n"
 
 
 def passing(nodeid) -> list[bytes]:
@@ -90,6 +99,47 @@ def test_a_plugin_that_never_loaded_where_pytest_runs():
     assert "never loaded" in judge(b"", key_left=True).suspicious
     log_only = judge(b"", key_left=True, expected=False)
     assert log_only.resolved and log_only.channel == "log"
+
+
+def test_pytest_that_did_not_start_is_unresolved_not_suspicious():
+    """A candidate that breaks pytest's own code (pytest's repo) or a conftest import stops
+    pytest before any plugin loads: no channel claims a pass, so nothing disagrees."""
+    channel = guard.read_channel(b"", KEY, key_left=True)
+    j = guard.judge({F2P: "MISSING"}, {P2P: "MISSING"}, 1, channel, True, False, "SyntaxError: bad")
+    assert not j.resolved and not j.suspicious
+    assert j.reason == "pytest did not start: SyntaxError: bad"
+    log = "+ : '>>>>> Start Test Output'\nTraceback (most recent call last):\n  File x\n"
+    log += "ImportError: cannot import name 'y'\n+ : '>>>>> End Test Output'\n"
+    markers = (">>>>> Start Test Output", ">>>>> End Test Output")
+    assert guard.start_error(log, *markers) == "ImportError: cannot import name 'y'"
+
+
+def test_an_empty_record_is_never_graded_from_the_log():
+    """The guard's per-test lines dropped, its finish event kept: the log alone says the tests
+    passed, which the runner never recorded."""
+    j = judge(record())
+    assert not j.resolved and "never ran it" in j.suspicious and j.channel == "pytest-plugin"
+    honest = judge(record(), log_f2p="FAILED", log_p2p="FAILED")
+    assert not honest.resolved and not honest.suspicious
+    assert honest.fail_to_pass == {F2P: "MISSING"}
+
+
+def test_lines_removed_or_replayed_do_not_verify():
+    whole = record(phase(F2P, "call", "failed"), *passing(P2P)).splitlines()
+    assert "missing" in judge(b"\n".join(whole[1:])).suspicious  # the failure cut out
+    assert "missing" in judge(b"\n".join([*whole, whole[1]])).suspicious  # a line replayed
+
+
+def test_a_second_passing_line_does_not_cover_a_failure():
+    channel = guard.read_channel(
+        record(phase(F2P, "call", "failed"), phase(F2P, "call", "passed")), KEY, False
+    )
+    assert channel.tests[F2P] == "FAILED"
+
+
+def test_the_guard_reporting_itself_tampered_is_suspicious():
+    j = judge(record(*passing(F2P), *passing(P2P), line({"event": "tampered", "what": "x"})))
+    assert not j.resolved and j.suspicious == "suspicious: the guard was tampered with (x)"
 
 
 def test_the_record_is_named_as_the_repos_parser_names_tests():
@@ -278,3 +328,45 @@ def test_pylints_parser_names_are_matched():
         channel, lambda text: swebench_adapter.parse_statuses(inst, text)
     )
     assert named.tests == {"tests/test_self.py::TestRunTC::test_stdin[/x.py]": "PASSED"}
+
+
+def test_what_the_setup_may_not_change():
+    """The engine's list of a container's changes after the eval script's setup: the
+    editable install's files and path-only .pth files pass; what runs before the guard
+    does not."""
+    from sandbox import runner_env
+
+    site = "/opt/testbed/lib/python3.9/site-packages"
+    files = {f"{site}/minicalc.pth": b"/testbed\n", f"{site}/evil.pth": b"import os\n"}
+    honest = [
+        ("C", "/testbed/src/x.py"),
+        ("A", f"{site}/__editable__.pkg-1.0.pth"),
+        ("A", f"{site}/__editable___pkg_1_0_finder.py"),
+        ("A", f"{site}/pkg-1.0.dist-info/RECORD"),
+        ("C", f"{site}/minicalc.pth"),
+        ("C", f"{site}/pylint"),
+        ("C", "/opt/testbed/bin/pylint"),
+        ("D", f"{site}/old.pth"),
+        ("A", "/root/.cache/pip/x"),
+        ("C", "/root/.gitconfig"),
+    ]
+    assert runner_env.trace(honest, "pylint-dev/pylint", files.__getitem__) is None
+    for change in [
+        ("A", f"{site}/evil.pth"),
+        ("A", "/tmp/x/sitecustomize.py"),
+        ("C", f"{site}/_pytest/runner.py"),
+        ("C", f"{site}/pluggy/_hooks.py"),
+        ("C", "/opt/testbed/bin/pytest"),
+        ("C", "/opt/testbed/bin/python3.9"),
+        ("A", "/etc/ld.so.preload"),
+        ("C", "/opt/testbed/lib/python3.9/os.py"),
+        ("A", "/testbed/.git/hooks/post-checkout"),
+        ("C", "/testbed/.git/config"),
+        ("C", "/opt/swem/services.sh"),
+        ("A", "/opt/swem-guard/swem_guard.py"),
+    ]:
+        assert runner_env.trace([change], "pylint-dev/pylint", files.__getitem__) == " ".join(
+            change
+        ), change
+    # pytest's own repo reinstalls its launcher
+    assert runner_env.trace([("C", "/opt/testbed/bin/pytest")], "pytest-dev/pytest") is None

@@ -46,8 +46,9 @@ def final(run: Path) -> tuple:
     return candidates, verdicts, summary
 
 
-def edited_patch(instance, edit) -> str:
-    """The gold patch plus `edit(worktree)`, as one diff made by git."""
+def edited_patch(instance, edit, binary: bool = False) -> str:
+    """The gold patch plus `edit(worktree)`, as one diff made by git (with `binary`, every file
+    diffed as a `GIT binary patch`)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,9 +57,15 @@ def edited_patch(instance, edit) -> str:
         )
         subprocess.run(["git", "apply"], input=instance.gold_patch, text=True, cwd=tree, check=True)
         edit(tree)
+        if binary:
+            (tree / ".git" / "info").mkdir(exist_ok=True)
+            (tree / ".git" / "info" / "attributes").write_text("* binary\n")
         subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
         return subprocess.run(
-            ["git", "diff", "--cached"], cwd=tree, capture_output=True, check=True
+            ["git", "diff", "--cached", *(["--binary"] if binary else [])],
+            cwd=tree,
+            capture_output=True,
+            check=True,
         ).stdout.decode("utf-8", "surrogateescape")
 
 

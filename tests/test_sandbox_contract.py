@@ -63,6 +63,28 @@ def test_timeout_is_reported_promptly(session):
     assert time.monotonic() - start < 20
 
 
+def test_quiesce_stops_what_commands_left_running(session, provider):
+    """A daemon an earlier command started must not outlive quiesce (a container sandbox);
+    the local double, whose processes are the host's, stops none and says so."""
+    session.exec("(sleep 300 &) ; (sleep 301 &) ; true", timeout_s=30)
+    stopped = session.quiesce()
+    left = session.exec("ps -eo args 2>/dev/null || ls /proc", timeout_s=30).output
+    if session.changes() is None:  # the local double
+        assert stopped == 0
+        session.exec("pkill -f 'sleep 30[01]' || true", timeout_s=30)
+    else:
+        assert stopped >= 2 and "sleep 300" not in left and "sleep 301" not in left
+
+
+def test_changes_are_recorded_from_outside(session):
+    """What a command wrote, as the engine lists it (None: the sandbox cannot tell)."""
+    session.exec("echo x > /testbed/new.txt && echo y >> /testbed/README.md", timeout_s=30)
+    changes = session.changes()
+    if changes is None:
+        return
+    assert ("A", "/testbed/new.txt") in changes and ("C", "/testbed/README.md") in changes
+
+
 def test_files_round_trip_as_bytes(session):
     data = bytes(range(256)) * 4
     session.write_file("/testbed/sub/dir/blob.bin", data)

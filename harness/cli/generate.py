@@ -294,6 +294,11 @@ def _import_predictions(source, dataset, split, chosen, k, agent: Agent):
             f"[yellow]warning[/]: {len(imported.without)} selected issue(s) have no prediction "
             f"and count as unresolved: {shown}"
         )
+    if imported.clipped_from:
+        console.print(
+            f"-k {imported.clipped_from} is more than any issue has predictions: "
+            f"k = {imported.k}, the most any issue has"
+        )
     if imported.dropped:
         console.print(
             f"{imported.dropped} prediction(s) past the first {imported.k} per issue left out"

@@ -73,8 +73,24 @@ Instances = Annotated[
         "--instances", help="Ids, globs (django__*) or re:REGEX; repeat or separate with commas."
     ),
 ]
+
+
+def run_id_name(value: str | None) -> str | None:
+    """A run id names one folder under --runs-dir: a single path component, so that no run
+    writes outside it (`../x` or `/abs` would overwrite another folder's files)."""
+    if value is None:
+        return None
+    bad = not value or value in (".", "..") or "/" in value or "\\" in value or "\0" in value
+    if bad or value != value.strip() or value.startswith("-"):
+        raise typer.BadParameter(
+            f"{value!r} is not a run id: give one folder name under --runs-dir (no /, no ..)"
+        )
+    return value
+
+
 RunId = Annotated[
-    str | None, typer.Option(help="Run directory name under --runs-dir (default: new).")
+    str | None,
+    typer.Option(help="Run directory name under --runs-dir (default: new).", callback=run_id_name),
 ]
 RunsDir = Annotated[Path, typer.Option(help="Where run directories go.")]
 RunRef = Annotated[str, typer.Argument(help="A run id (under --runs-dir) or a run directory.")]

@@ -115,7 +115,49 @@ def status(run: RunRef, runs_dir: RunsDir = Path("runs")) -> None:
     from harness.progress import RunState, render
     from harness.store import RunStore
 
-    console.print(render(RunState.from_store(RunStore(resolve_run(run, runs_dir)))))
+    store = RunStore(resolve_run(run, runs_dir))
+    console.print(render(RunState.from_store(store)))
+    if left := left_behind(store, Engines()):
+        console.print(f"[yellow]{left}[/]")
+
+
+class Engines:
+    """Sandbox backends by name, each reached once (None: its engine does not answer)."""
+
+    def __init__(self) -> None:
+        self.reached: dict[str, object] = {}
+
+    def sandbox(self, name: str):
+        if name not in self.reached:
+            from sandbox import backends
+
+            try:
+                self.reached[name] = backends.get(name).sandbox()
+                self.reached[name].count("")  # reach the engine now, once
+            except Exception:  # noqa: BLE001 - no engine here: nothing can be left on it
+                self.reached[name] = None
+        return self.reached[name]
+
+
+def left_behind(store, engines: Engines) -> str:
+    """A line naming the containers a run left up after its process died, with the command
+    that removes them ('' when there are none, or the run is live, or no engine answers)."""
+    if store.holder():
+        return ""
+    name = (store.manifest() or {}).get("sandbox") or "docker"
+    box = engines.sandbox(name)
+    try:
+        count = box.count(store.run_id) if box is not None else 0
+    except Exception:  # noqa: BLE001 - an engine that went away leaves nothing to say
+        count = 0
+    if not count:
+        return ""
+    clean = f"harness clean --run-id {store.run_id}" + (
+        f" --sandbox {name}" if name != "docker" else ""
+    )
+    return (
+        f"{count} container(s) of {store.run_id} still up, its process gone: `{clean}` removes them"
+    )
 
 
 LS_COLUMNS = ("run", "state", "command", "created", "dataset", "model", "issues x k", "cov@1",
@@ -131,10 +173,10 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
         if runs_dir.is_dir()
         else []
     )
-    rows = [
-        _run_row(d)
-        for d in sorted(dirs, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True)
-    ]
+    engines = Engines()
+    ordered = sorted(dirs, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True)
+    rows = [_run_row(d) for d in ordered]
+    notes = [n for d in ordered if (n := left_behind(_store(d), engines))]
     if console.width >= WIDE:
         table = Table(title=f"runs in {runs_dir}")
         for col in LS_COLUMNS:
@@ -142,11 +184,19 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
-        return
-    console.print(f"runs in {runs_dir} (newest first)")
-    for row in rows:  # narrow terminals: the full id on its own line, the rest below it
-        details = "  ".join(f"{c} {v}" for c, v in zip(LS_COLUMNS[2:], row[2:], strict=True))
-        console.print(f"{row[0]}  [bold]{row[1]}[/]\n    {escape(details)}")
+    else:
+        console.print(f"runs in {runs_dir} (newest first)")
+        for row in rows:  # narrow terminals: the full id on its own line, the rest below it
+            details = "  ".join(f"{c} {v}" for c, v in zip(LS_COLUMNS[2:], row[2:], strict=True))
+            console.print(f"{row[0]}  [bold]{row[1]}[/]\n    {escape(details)}")
+    for note in notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+
+
+def _store(d: Path):
+    from harness.store import RunStore
+
+    return RunStore(d)
 
 
 WIDE = 140

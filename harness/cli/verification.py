@@ -33,15 +33,22 @@ from harness.cli.options import (
 )
 from harness.errors import UserError
 
+MAX_PATCH_BYTES = 64 * 2**20
+
 
 def _patch_text(patch: str, target) -> str:
     if patch == "gold":
         return target.gold_patch
     if patch == "empty":
         return ""
-    if Path(patch).is_file():
-        return Path(patch).read_text(encoding="utf-8", errors="surrogateescape")
-    raise UserError(f"--patch {patch}: no such file (or use gold / empty)")
+    path = Path(patch)
+    if not path.exists():
+        raise UserError(f"--patch {patch}: no such file (or use gold / empty)")
+    if not path.is_file():  # a device (/dev/urandom), a pipe, a folder: no end, or no text
+        raise UserError(f"--patch {patch}: not a regular file; give a patch file")
+    if path.stat().st_size > MAX_PATCH_BYTES:
+        raise UserError(f"--patch {patch}: over {MAX_PATCH_BYTES // 2**20} MiB, not a patch")
+    return path.read_text(encoding="utf-8", errors="surrogateescape")
 
 
 @command()
