@@ -108,4 +108,6 @@ def _candidate(iid: str, index: int, raw: str, drop_tests: bool) -> Candidate:
         patch, sha, reason, files = normal.text, normal.sha, None, normal.files
     except PatchRejected as exc:
         patch, sha, reason, files = "", None, str(exc), ()
+        if raw and not raw.strip():  # officially only "" and null are empty: this fails to apply
+            reason = "blank patch: whitespace only"
     return Candidate(iid, index, patch, sha, reason, raw, 0, 0, 0.0, None, files)

@@ -156,19 +156,26 @@ def selection_cost(summary: dict) -> str:
 def predictions(
     store: RunStore, summary: dict, model_name: str, chosen_by: str = "vote"
 ) -> list[dict[str, str]]:
-    """The patch the named selector picks per issue among those that apply (empty when there
-    is none), as SWE-bench predictions."""
+    """As SWE-bench predictions: in predictions mode each issue's prediction as the file held
+    it; else the patch the named selector picks among those that apply ("" when none does)."""
     from harness.selection import selector
 
     selector(chosen_by)  # a one-line error for an unknown name
-    patches = {(c.instance_id, c.patch_sha): c.patch for c in store.candidates() if c.patch_sha}
+    as_given = summary.get("mode") == "predictions"
+    candidates = store.candidates(raw_output=as_given)
+    patches = {(c.instance_id, c.patch_sha): c.patch for c in candidates if c.patch_sha}
+    raw = {(c.instance_id, c.sample_index): c.raw_output or "" for c in candidates}
     return [
         {
             "instance_id": iid,
             "model_name_or_path": model_name,
-            "model_patch": patches.get((iid, issue["picks"][chosen_by]), ""),
+            # predictions mode: the file's own patch, its text whatever our verdict says
+            "model_patch": raw.get((iid, issue["prediction"]["sample_index"]), "")
+            if issue.get("prediction")
+            else patches.get((iid, issue["picks"][chosen_by]), ""),
         }
         for iid, issue in summary["issues"].items()
+        if issue.get("prediction") or not as_given  # an issue the file has no row for: none
     ]
 
 
@@ -233,12 +240,18 @@ def markdown(summaries: list[dict], plots: list[Path], matched: list[dict]) -> s
             f"- integrity screen: {flags or 'nothing flagged'}; flagged candidates are "
             + ("counted" if s.get("include_flagged") else "excluded from coverage and selection")
         )
-        lines += ["", "| k | coverage | official rules |", "|---:|---:|---:|"]
         official = s.get("official_coverage_at", {})
-        lines += [
-            f"| {k} | {v:.1%} | " + (f"{official[k]:.1%}" if k in official else "-") + " |"
-            for k, v in s.get("coverage_at", {}).items()
-        ]
+        flagged_in = s.get("coverage_with_flagged_at", {})
+        if flagged_in:
+            lines.append(
+                f"- {s['resolving_flagged']} resolving sample(s) flagged: coverage with them "
+                "counted is its own column"
+            )
+        header = "| k | coverage | official rules |" + (" with flagged |" if flagged_in else "")
+        lines += ["", header, "|---:|---:|---:|" + ("---:|" if flagged_in else "")]
+        for k, v in s.get("coverage_at", {}).items():
+            row = f"| {k} | {v:.1%} | " + (f"{official[k]:.1%}" if k in official else "-") + " |"
+            lines.append(row + (f" {flagged_in[k]:.1%} |" if k in flagged_in else ""))
         lines.append("")
     if matched:
         lines += [

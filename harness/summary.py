@@ -31,7 +31,7 @@ from harness.selection import SELECTORS, Sample, every_pick, selection_curves, s
 from harness.store import RECORD_FILES, RunStore
 from harness.types import Candidate, Verdict, reproduction_id
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SELECTION_KEY = {"vote": "majority_vote"}
 """A selector's name in the summary's `selection` (the vote kept its older name)."""
 CONVENTION = (
@@ -187,7 +187,10 @@ def _issue(
         for s in applying
     ]
     picks = every_pick(samples)
+    with_flagged = sum(1 for s in shas if s and (v := seen[s]) is not None and v.resolved)
     return {
+        "prediction": _prediction(cands, verdicts) if predictions else None,
+        "c_with_flagged": with_flagged,
         "picks": picks,  # each selector's patch over all the samples (None: nothing to ship)
         "pick_statuses": {name: _status(verdicts, iid, sha) for name, sha in picks.items()},
         "picks_resolved": {name: sha in resolving for name, sha in picks.items()},
@@ -209,6 +212,51 @@ def _issue(
         "prompt_tokens": sum(c.prompt_tokens for c in cands),
         "completion_tokens": sum(c.completion_tokens for c in cands),
     }, (samples, frozenset(resolving))
+
+
+OFFICIAL_STATUS = {
+    "resolved": "resolved",
+    "unresolved": "unresolved",
+    "suspicious": "unresolved",  # the tests ran and wrote a report; resolved per its log
+    "apply_failed": "error",  # swebench raises before the tests: no report, an error
+    "timeout": "error",
+    "error": "error",
+}
+
+
+EMPTY_PATCH = "empty patch"
+"""The reason a candidate of "" or null carries (agents.patches.normalise)."""
+
+
+def _prediction(cands: list[Candidate], verdicts: dict) -> dict[str, Any] | None:
+    """The issue's prediction as the official harness grades it (the first row of the file
+    for the issue), and our verdict beside it. Officially a patch that is "" or null is empty,
+    one that does not apply or times out is an error (no report is written), and one whose
+    tests ran is resolved or not by swebench's grading of the log, whatever our screen or
+    guard says."""
+    if not cands:
+        return None
+    first = min(cands, key=lambda c: c.sample_index)
+    verdict = verdicts.get((first.instance_id, first.patch_sha)) if first.patch_sha else None
+    empty = first.patch_sha is None and first.reason == EMPTY_PATCH
+    if empty:
+        official = "empty_patch"
+    elif first.patch_sha is None:
+        official = "error"  # not a patch git applies: the official apply step fails
+    elif verdict is None or not verdict.decided:
+        official = "unfinished"
+    elif verdict.status.value in ("resolved", "unresolved", "suspicious"):
+        official = "resolved" if verdict.official_resolved else "unresolved"
+    else:
+        official = OFFICIAL_STATUS[verdict.status.value]
+    return {
+        "sample_index": first.sample_index,
+        "patch_sha": first.patch_sha,
+        "official": official,
+        "status": verdict.status.value if verdict else ("empty" if empty else "rejected"),
+        "reason": (verdict.reason if verdict else first.reason) or "",
+        "flags": [f for f in (verdict.flags if verdict else []) if not f.startswith("fuzzy")],
+    }
 
 
 def screened(verdict: Verdict) -> bool:
@@ -308,6 +356,7 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
         "patch_statuses": dict(statuses),
         "flags": dict(flags),
         "official_coverage_at": dict(zip(map(str, log_spaced_ks(n_min)), official, strict=True)),
+        **_with_flagged(issues, n_min),
         "resolved_any": solved / n_issues,
         "selection": {
             SELECTION_KEY.get(name, name.replace("-", "_")): sum(
@@ -329,30 +378,33 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
 
 
 def official_report(summary: dict[str, Any], chosen_by: str = "vote") -> dict[str, Any]:
-    """The official harness's run report (schema 2) for the patch of each issue that the
-    named selector exports, plus our own id lists: apply failures, timeouts, unfinished
-    verifications, and issues that any sample resolves. As officially, an apply failure is a
-    completed, unresolved instance and a timeout is an error."""
+    """The official harness's run report (schema 2), each list meaning what swebench 4.1's
+    `make_run_report` means by it, for what `report` exports: in predictions mode each
+    issue's prediction as the file holds it, graded by the official rules whatever our screen
+    or guard says (`stricter` names where our verdict differs, and why); in generation mode
+    the patch the named selector picks among those that apply ("" when none does). Officially
+    a patch that does not apply or times out writes no report: an error. Beside the official
+    lists, ours: apply failures, timeouts, flagged and suspicious patches, verifications not
+    finished, and issues that any sample resolves."""
     ids: dict[str, list[str]] = defaultdict(list)
+    stricter: dict[str, str] = {}
     for iid, issue in summary["issues"].items():
         if not issue["samples"]:  # no prediction at all: officially "incomplete"
             ids["incomplete"].append(iid)
             continue
         ids["submitted"].append(iid)
-        status = issue["pick_statuses"][chosen_by]
-        group = {
-            "empty": "empty_patch",
-            "resolved": "resolved",
-            "unresolved": "unresolved",
-            "apply_failed": "unresolved",
-        }.get(status, "error")
-        ids[group].append(iid)
-        if group in ("resolved", "unresolved"):
+        ours, official, flags, reason = _graded(issue, chosen_by)
+        ids[official if official != "unfinished" else "error"].append(iid)
+        if official in ("resolved", "unresolved"):
             ids["completed"].append(iid)
-        if status in ("apply_failed", "timeout"):
-            ids[status].append(iid)
-        if status in ("error", "unverified"):
+        if ours in ("apply_failed", "timeout", "suspicious"):
+            ids[ours].append(iid)
+        if official == "unfinished" or ours in ("error", "unverified"):
             ids["unfinished"].append(iid)
+        if flags:
+            ids["flagged"].append(iid)
+        if official == "resolved" and (ours != "resolved" or flags):
+            stricter[iid] = reason or "flagged: " + "; ".join(flags)
         if issue["c"]:
             ids["any_sample_resolved"].append(iid)
     lists = {f"{name}_ids": sorted(ids[name]) for name in _ID_LISTS}
@@ -366,8 +418,43 @@ def official_report(summary: dict[str, Any], chosen_by: str = "vote") -> dict[st
         "error_instances": len(ids["error"]),
         **lists,
         "schema_version": 2,
-        "selector": f"{chosen_by} (patches that apply)",
+        "selector": "the file's prediction per issue"
+        if summary.get("mode") == "predictions"
+        else f"{chosen_by} (patches that apply)",
         "model_name_or_path": summary.get("model"),
+        "stricter": stricter,
+    }
+
+
+def _graded(issue: dict, chosen_by: str) -> tuple[str, str, list[str], str]:
+    """(our status, the official status, our screen's flags, our reason) of the patch the
+    report stands for."""
+    prediction = issue.get("prediction")
+    if prediction is not None:
+        return (
+            prediction["status"],
+            prediction["official"],
+            prediction["flags"],
+            prediction["reason"],
+        )
+    status = issue["pick_statuses"][chosen_by]
+    official = {"empty": "empty_patch"}.get(status) or OFFICIAL_STATUS.get(status, "unfinished")
+    if status == "suspicious":  # a pick is never suspicious (it does not resolve)
+        official = "unresolved"
+    return status, official, [], ""
+
+
+def _with_flagged(issues: dict, n_min: int) -> dict[str, Any]:
+    """coverage@k counting the candidates the screen flagged, when that differs from
+    coverage@k without them: how many resolving patches the screen set aside."""
+    if not n_min or all(i["c_with_flagged"] == i["c"] for i in issues.values()):
+        return {}
+    ks = log_spaced_ks(n_min)
+    outcomes = [(i["n"], max(i["c_with_flagged"], i["c"])) for i in issues.values()]
+    curve = dataset_curve(outcomes, ks)
+    return {
+        "coverage_with_flagged_at": dict(zip(map(str, ks), curve, strict=True)),
+        "resolving_flagged": sum(max(i["c_with_flagged"] - i["c"], 0) for i in issues.values()),
     }
 
 
@@ -381,6 +468,8 @@ _ID_LISTS = (
     "error",
     "apply_failed",
     "timeout",
+    "suspicious",
+    "flagged",
     "unfinished",
     "any_sample_resolved",
 )
