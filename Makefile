@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-podman demo lint docker podman clean-containers bench eval-lite
+.PHONY: setup test test-podman demo lint docker podman browser clean-containers bench eval-lite
 
 setup: $(STAMP)
 
@@ -22,7 +22,10 @@ docker:
 podman:
 	@bash scripts/ensure-podman.sh
 
-test: setup docker
+browser:
+	@bash scripts/ensure-chromium.sh
+
+test: setup docker browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The sandbox's conformance suite, the verifier, the hostile patches, the offline builds and
@@ -49,13 +52,14 @@ SAMPLES ?= 10
 VERIFY_WORKERS ?= 4
 GEN_CONCURRENCY ?= 4
 RUN_ID ?= lite-$(shell date +%Y%m%d)
+RUNS_DIR ?= runs
 EVAL_ARGS ?=
 
 eval-lite: setup docker
 	$(BIN)/harness eval --dataset $(DATASET) --model $(MODEL) --samples $(SAMPLES) \
 		--verify-workers $(VERIFY_WORKERS) --gen-concurrency $(GEN_CONCURRENCY) \
-		--run-id $(RUN_ID) $(EVAL_ARGS)
-	$(BIN)/harness report runs/$(RUN_ID)
+		--run-id $(RUN_ID) --runs-dir $(RUNS_DIR) $(EVAL_ARGS)
+	$(BIN)/harness report $(RUN_ID) --runs-dir $(RUNS_DIR)
 
 # Verification throughput on the mini benchmark; answers to candidates at k = 250 on a large
 # checkout; the run store and the commands reading it at 300 x 250; the embedded model's

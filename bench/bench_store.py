@@ -121,11 +121,16 @@ def main() -> None:
         size = (run / "candidates.jsonl").stat().st_size / 2**20
         rows = [
             ("report", [HARNESS, "report", str(run), "--out", str(Path(tmp) / "out")]),
+            (
+                "report --html",
+                [HARNESS, "report", str(run), "--out", str(Path(tmp) / "web"), "--html"],
+            ),  # fmt: skip
             ("status", [HARNESS, "status", str(run)]),
             ("ls (first: summarises)", [HARNESS, "ls", "--runs-dir", str(runs)]),
             ("ls (again: unchanged runs)", [HARNESS, "ls", "--runs-dir", str(runs)]),
         ]
         timed = [(name, *measured(cmd)) for name, cmd in rows]
+        interactive = browser_seconds(Path(tmp) / "web" / "html" / "index.html")
     table = Table(title=f"appending {len(sample)} candidate records")
     for col in ("how", "s", "records/s", "vs per-record fsync"):
         table.add_column(col)
@@ -140,6 +145,34 @@ def main() -> None:
     for name, wall, peak in timed:
         table.add_row(name, f"{wall:.1f}", str(peak), f"{peak / size:.2f}x")
     console.print(table)
+    plain, html = timed[0][1], timed[1][1]
+    console.print(
+        f"report --html: {html / plain:.2f}x the plain report's wall time; its index is "
+        + (f"interactive in Chromium {interactive:.2f} s after navigation" if interactive else
+           "not timed (no Chromium or Playwright here)")
+    )  # fmt: skip
+
+
+def browser_seconds(index: Path) -> float | None:
+    """Seconds from navigating to the site's index until its issue table has rows."""
+    import shutil
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return None
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        start = time.monotonic()
+        page.goto(index.as_uri())
+        page.locator("#issue-table tbody tr").first.wait_for()
+        seconds = time.monotonic() - start
+        browser.close()
+    return seconds
 
 
 if __name__ == "__main__":

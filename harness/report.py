@@ -14,6 +14,7 @@ from harness.errors import UserError
 from harness.metrics import PowerLaw, curve_ks, dataset_curve, log_spaced_ks
 from harness.store import RunStore
 from harness.summary import official_report, summarize
+from harness.tables import fitted
 
 
 def load_summary(
@@ -33,39 +34,50 @@ def dollars_per_sample(summary: dict) -> float:
     return summary["cost"]["dollars"] / samples
 
 
-def coverage_table(summaries: list[dict]) -> Table:
-    table = Table(title="coverage@k (unbiased estimator), with the cost of k samples per issue")
-    table.add_column("run")
+def coverage_tables(summaries: list[dict], width: int) -> list[Table]:
+    """coverage@k (and what it cost), the official rules, selection and the verdict mix per
+    run, as tables that fit `width` without cutting a figure."""
     ks = sorted({int(k) for s in summaries for k in s.get("coverage_at", {})})
+    columns = [("run", "left"), *((f"k={k}", "right") for k in ks)]
+    columns += [(name, "right") for name in COVERAGE_COLUMNS]
+    rows = [_coverage_row(s, ks) for s in summaries]
+    title = "coverage@k (unbiased estimator), with the cost of k samples per issue"
+    return fitted(title, columns, rows, width)
+
+
+COVERAGE_COLUMNS = (
+    "official@n",
+    "majority",
+    "semantic vote",
+    "first valid",
+    "suspicious",
+    "flagged",
+    "apply failed",
+    "timeout",
+    "error",
+    "missing",
+)
+
+
+def _coverage_row(s: dict, ks: list[int]) -> list[str]:
+    cells = [s["run_id"]]
     for k in ks:
-        table.add_column(f"k={k}", justify="right")
-    table.add_column("official@n", justify="right")
-    table.add_column("majority", justify="right")
-    table.add_column("semantic vote", justify="right")
-    table.add_column("first valid", justify="right")
-    for name in ("suspicious", "flagged", "apply failed", "timeout", "error", "missing"):
-        table.add_column(name, justify="right")
-    for s in summaries:
-        cells = []
-        for k in ks:
-            cov = s.get("coverage_at", {}).get(str(k))
-            cost = dollars_per_sample(s) * k * s["n_issues"]
-            cells.append("-" if cov is None else f"{cov:.1%}" + (f"\n${cost:,.2f}" if cost else ""))
-        official = s.get("official_coverage_at", {})
-        last = max(official, key=int) if official else None
-        table.add_row(
-            s["run_id"],
-            *cells,
-            f"{official[last]:.1%}" if last else "-",
-            f"{s['selection']['majority_vote']:.1%}",
-            f"{s['selection'].get('semantic_vote', 0):.1%}",
-            f"{s['selection']['first_valid']:.1%}",
-            str(s["patch_statuses"].get("suspicious", 0)),
-            str(sum(s.get("flags", {}).values())),
-            *(str(s["patch_statuses"].get(k, 0)) for k in ("apply_failed", "timeout", "error")),
-            str(s.get("missing", {}).get("samples", 0)),
-        )
-    return table
+        cov = s.get("coverage_at", {}).get(str(k))
+        cost = dollars_per_sample(s) * k * s["n_issues"]
+        cells.append("-" if cov is None else f"{cov:.1%}" + (f"\n${cost:,.2f}" if cost else ""))
+    official = s.get("official_coverage_at", {})
+    last = max(official, key=int) if official else None
+    return [
+        *cells,
+        f"{official[last]:.1%}" if last else "-",
+        f"{s['selection']['majority_vote']:.1%}",
+        f"{s['selection'].get('semantic_vote', 0):.1%}",
+        f"{s['selection']['first_valid']:.1%}",
+        str(s["patch_statuses"].get("suspicious", 0)),
+        str(sum(s.get("flags", {}).values())),
+        *(str(s["patch_statuses"].get(k, 0)) for k in ("apply_failed", "timeout", "error")),
+        str(s.get("missing", {}).get("samples", 0)),
+    ]
 
 
 def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
@@ -156,7 +168,7 @@ def selection_cost(summary: dict) -> str:
 def predictions(
     store: RunStore, summary: dict, model_name: str, chosen_by: str = "vote"
 ) -> list[dict[str, str]]:
-    """As SWE-bench predictions: in predictions mode each issue's prediction as the file held
+    """As SWE-bench predictions: in predictions mode an issue's one prediction as the file held
     it; else the patch the named selector picks among those that apply ("" when none does)."""
     from harness.selection import selector
 
@@ -175,7 +187,7 @@ def predictions(
             else patches.get((iid, issue["picks"][chosen_by]), ""),
         }
         for iid, issue in summary["issues"].items()
-        if issue.get("prediction") or not as_given  # an issue the file has no row for: none
+        if issue["samples"] or not as_given  # an issue the file has no row for: none
     ]
 
 
@@ -309,4 +321,4 @@ def write_report(
     (out_dir / "summary.json").write_text(
         json.dumps({"runs": summaries, "flops_matched": matched}, indent=2, sort_keys=True)
     )
-    return {"summaries": summaries, "plots": plots, "matched": matched}
+    return {"summaries": summaries, "plots": plots, "matched": matched, "loaded": loaded}

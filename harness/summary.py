@@ -189,7 +189,9 @@ def _issue(
     picks = every_pick(samples)
     with_flagged = sum(1 for s in shas if s and (v := seen[s]) is not None and v.resolved)
     return {
-        "prediction": _prediction(cands, verdicts) if predictions else None,
+        # one prediction for the issue: it is what the official harness grades; with several,
+        # the selector's pick stands for the issue, as in generation mode
+        "prediction": _prediction(cands, verdicts) if predictions and len(cands) == 1 else None,
         "c_with_flagged": with_flagged,
         "picks": picks,  # each selector's patch over all the samples (None: nothing to ship)
         "pick_statuses": {name: _status(verdicts, iid, sha) for name, sha in picks.items()},
@@ -229,8 +231,8 @@ EMPTY_PATCH = "empty patch"
 
 
 def _prediction(cands: list[Candidate], verdicts: dict) -> dict[str, Any] | None:
-    """The issue's prediction as the official harness grades it (the first row of the file
-    for the issue), and our verdict beside it. Officially a patch that is "" or null is empty,
+    """The issue's one prediction as the official harness grades it, and our verdict beside
+    it. Officially a patch that is "" or null is empty,
     one that does not apply or times out is an error (no report is written), and one whose
     tests ran is resolved or not by swebench's grading of the log, whatever our screen or
     guard says."""
@@ -379,10 +381,11 @@ def _aggregate(store: RunStore, issues: dict, identity: dict, price: PriceTable)
 
 def official_report(summary: dict[str, Any], chosen_by: str = "vote") -> dict[str, Any]:
     """The official harness's run report (schema 2), each list meaning what swebench 4.1's
-    `make_run_report` means by it, for what `report` exports: in predictions mode each
-    issue's prediction as the file holds it, graded by the official rules whatever our screen
-    or guard says (`stricter` names where our verdict differs, and why); in generation mode
-    the patch the named selector picks among those that apply ("" when none does). Officially
+    `make_run_report` means by it, for what `report` exports: in predictions mode an issue's
+    one prediction as the file holds it, graded by the official rules whatever our screen or
+    guard says (`stricter` names where our verdict differs, and why); for an issue with
+    several samples, the patch the named selector picks among those that apply ("" when none
+    does). Officially
     a patch that does not apply or times out writes no report: an error. Beside the official
     lists, ours: apply failures, timeouts, flagged and suspicious patches, verifications not
     finished, and issues that any sample resolves."""

@@ -338,9 +338,19 @@ class DockerSandbox:
         if standby is None:
             return None
         try:
-            return standby.result()
+            container = standby.result()
         except Exception:  # noqa: BLE001 - a failed standby is only a missed shortcut
             return None
+        if not self._running(container):  # an engine restart stops what was started before
+            self._remove_later(container)
+            return None
+        return container
+
+    def _running(self, container) -> bool:
+        try:
+            return bool(self.client.api.inspect_container(container.id)["State"].get("Running"))
+        except ENGINE_ERRORS:
+            return False
 
     def _prepare_standby(self, key: tuple) -> None:
         pool = self._pool()

@@ -23,7 +23,7 @@ import docker.errors
 from harness.errors import UserError
 from harness.types import Instance
 from sandbox import swebench_adapter
-from sandbox.docker_sandbox import OWNER_LABEL, owner_label
+from sandbox.docker_sandbox import ENGINE_ERRORS, OWNER_LABEL, owner_label
 from sandbox.env_recipe import (
     RESOLVE_AS_OF,
     EnvRecipe,
@@ -187,6 +187,33 @@ class EnvBuilder:
     def _run_and_commit(
         self, image: str, script: str, target: str, labels: dict, testbed: Path | None
     ) -> None:
+        """One build step; an engine that goes away (a daemon restart) is waited for and the
+        step run again from the start, twice at most. The image is tagged only by a commit
+        that completed: a step cut short leaves nothing to reuse."""
+        for attempt, wait_s in enumerate(ENGINE_RETRY_S):
+            try:
+                return self._run_and_commit_once(image, script, target, labels, testbed)
+            except EngineGone as exc:
+                if attempt == len(ENGINE_RETRY_S) - 1:
+                    raise BuildFailed(
+                        f"the container engine went away building {target} ({exc}); "
+                        "rerun `harness images build` once it is back"
+                    ) from None
+                self._wait_for_engine(wait_s)
+                self._remove(exc.container)  # its removal failed while the engine was away
+
+    def _wait_for_engine(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                self.client.ping()
+                return
+            except ENGINE_ERRORS:
+                time.sleep(1.0)
+
+    def _run_and_commit_once(
+        self, image: str, script: str, target: str, labels: dict, testbed: Path | None
+    ) -> None:
         # A bind Mount (host config only): docker-py's `volumes=` would also declare a VOLUME
         # in the container's config, which `commit` then bakes into the image.
         mounts = (
@@ -201,13 +228,18 @@ class EnvBuilder:
                 REQUESTS_CA_BUNDLE=CA_IN_CONTAINER,
                 SSL_CERT_FILE=CA_IN_CONTAINER,
             )
-        container = self.client.containers.create(
-            image,
-            command=["sleep", "infinity"],
-            mounts=mounts,
-            labels={"swe-monkeys": "1", OWNER_LABEL: owner_label()},
-            working_dir="/",
-        )
+        try:
+            container = self.client.containers.create(
+                image,
+                command=["sleep", "infinity"],
+                mounts=mounts,
+                labels={"swe-monkeys": "1", OWNER_LABEL: owner_label()},
+                working_dir="/",
+            )
+        except docker.errors.APIError:
+            raise
+        except ENGINE_ERRORS as exc:
+            raise EngineGone(type(exc).__name__) from None
         try:
             container.start()
             if testbed is not None:
@@ -231,14 +263,41 @@ class EnvBuilder:
             changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
             container.commit(*target.split(":"), changes=changes + ['CMD ["/bin/bash"]'])
         except docker.errors.APIError as exc:
+            if not self._running(container):  # stopped from outside: the engine restarted
+                raise EngineGone(str(exc.explanation or exc)[:120], container) from None
             raise BuildFailed(
                 f"docker failed building {target}: {exc.explanation or exc}"
             ) from None
+        except ENGINE_ERRORS as exc:  # the connection broke: a restart or a crash
+            raise EngineGone(type(exc).__name__, container) from None
         finally:
-            try:
+            self._remove(container)
+
+    @staticmethod
+    def _remove(container) -> None:
+        try:
+            if container is not None:
                 container.remove(force=True)
-            except docker.errors.APIError:
-                pass  # already being removed (e.g. by `harness clean`)
+        except ENGINE_ERRORS:
+            pass  # already being removed (`harness clean`), or gone with the engine
+
+    def _running(self, container) -> bool:
+        try:
+            return bool(self.client.api.inspect_container(container.id)["State"]["Running"])
+        except ENGINE_ERRORS:
+            return False
+
+
+class EngineGone(Exception):
+    """The engine stopped answering during a build step (`container`: the step's, if made)."""
+
+    def __init__(self, what: str, container=None) -> None:
+        super().__init__(what)
+        self.container = container
+
+
+ENGINE_RETRY_S = (60.0, 120.0, 0.0)
+"""How long to wait for the engine after each of the first two failures (the third is final)."""
 
 
 def resolve_as_of() -> str:

@@ -1,5 +1,6 @@
-"""A static screen of every candidate before it runs: edits that reach the test machinery
-rather than the code under test. Each finding names its rule; a flagged candidate is still
+"""A static screen of every candidate before it runs: edits that change how the tests run
+rather than the code under test (edits to test files themselves cannot matter: the verifier
+puts those files back before the tests). Each finding names its rule; a flagged candidate is still
 verified, but counts as a failure in coverage and selection unless the user includes them.
 
 The screen reads only the patch. It cannot see code that behaves differently under test
@@ -48,7 +49,6 @@ PROCESS_REACH = re.compile(
 )
 RULES = (
     "test-infra",
-    "test-files",
     "startup-hook",
     "git-dir",
     "outside-repo",
@@ -108,6 +108,15 @@ def screen(patch: str, repo: str = "", test_patch: str = "") -> list[Finding]:
     return sorted(found.values(), key=lambda f: (RULES.index(f.rule), f.path))
 
 
+def unreset_test_files(patch: str, test_patch: str = "") -> list[str]:
+    """The test-suite files the patch touches that the eval script does not reset (it resets
+    the test patch's files): our verdict puts them back to the base commit, or removes them
+    when the patch adds them, so that no test edit can change an outcome."""
+    reset = paths(test_patch) if test_patch else set()
+    suite = {p.rpartition("/")[0] + "/" for p in reset}
+    return sorted(p for p in paths(patch) if _in_test_suite(p, reset, suite))
+
+
 def _in_test_suite(path: str, reset: set[str], suite: set[str]) -> bool:
     if reset:
         return path not in reset and (
@@ -138,8 +147,10 @@ def _path_rules(path: str, added, removed, repo: str, reset: set[str], suite: se
     if path in reset:
         return  # the eval script puts this file back before the tests run
     if _in_test_suite(path, reset, suite):
-        yield "test-files", "edits the test suite outside what the eval script resets"
-        return  # test code may use pytest's API; the rules below are for the code under test
+        # The verifier puts it back before the tests too (unreset_test_files): no edit of it
+        # can change an outcome. Test code may use pytest's API; the rules below are for the
+        # code under test.
+        return
     if repo not in RUNNER_REPOS:
         if hit := next((m for line in added if (m := RUNNER_REACH.search(line))), None):
             yield "runner-reach", f"reaches into the test runner ({hit.group(0).strip()})"

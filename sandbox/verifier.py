@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,10 +60,9 @@ script: its reinstall can be most of it, astropy's compiles for a minute) took a
 long in the official order before (SWEM_FIRST_AFTER_S sets it; 0: always). A candidate that
 passes them pays a second container and eval script, which only slow test files repay (the
 mini benchmark's 0.3 s runs do not)."""
-GIT_ASIDE = "/tmp/swem-git-aside"
-"""Where .git waits while `patch` (the last rung, which decodes git's quoted names and writes
-wherever they point) runs: whatever it writes under .git lands in a new folder, found and
-removed before the tests, and the apply fails."""
+DRY_RUN_NAMES = "sed -n 's/^checking file //p'"
+"""The names `patch --dry-run` says it would write, as it decoded them (quoted when odd)."""
+UNDER_GIT = r"""(^|/|')\.git[. ]*(/|'|$)"""
 
 
 def patch_sha(patch: str) -> str:
@@ -89,15 +89,16 @@ def refused_change(patch: str) -> str | None:
 
 
 def apply_line(command: str) -> str:
-    """One rung of the ladder on the patch; `patch` runs with .git moved aside, and a .git it
-    creates fails the apply."""
+    """One rung of the ladder on the patch. `patch`, the last rung, decodes git's quoted names
+    and writes wherever they point: its dry run names every file it would write, and one
+    under .git fails the apply before anything is written."""
     if not command.startswith("patch "):
         return f"{command} {PATCH_PATH}"
+    dry = command.replace("patch ", "patch --dry-run ", 1)
     return (
-        f"mv .git {GIT_ASIDE} && {{ {command} {PATCH_PATH}; rc=$?; "
-        f"if [ -e .git ] || [ -L .git ]; then rm -rf .git; "
-        f"echo 'patch: refused: the patch wrote under .git'; rc=97; fi; "
-        f"mv {GIT_ASIDE} .git; exit $rc; }}"
+        f'if {dry} {PATCH_PATH} 2>&1 | {DRY_RUN_NAMES} | grep -Eiq "{UNDER_GIT}"; then '
+        "echo 'patch: refused: the patch would write under .git'; exit 97; fi; "
+        f"{command} {PATCH_PATH}"
     )
 
 
@@ -220,14 +221,15 @@ class Verifier:
             verdict.status, verdict.reason = VerdictStatus.APPLY_FAILED, refusal
             return
         plan = self.plan(instance)
-        run = self._tests(instance.repo, patch, script, verdict, out, limits, plan)
+        restore = tuple(integrity.unreset_test_files(patch, instance.test_patch))
+        run = self._tests(instance, patch, script, verdict, out, limits, plan, restore)
         if run is not None and plan and run.passed_first():
             # Its FAIL_TO_PASS tests passed out of order: the verdict comes from a run in the
             # official order (a fresh container; a failing required test still ends it).
             run.keep(out, "first")
             verdict.durations["first_s"] = round(run.result.duration_s, 3)
             ordered = {**plan, "first": []}
-            run = self._tests(instance.repo, patch, script, verdict, out, limits, ordered)
+            run = self._tests(instance, patch, script, verdict, out, limits, ordered, restore)
         if run is None:
             return
         channel = guard.read_channel(run.report, run.key, run.key_left)
@@ -239,14 +241,41 @@ class Verifier:
         verdict.durations["tests_s"] = round(run.result.duration_s, 3)
         verdict.log_path = self.relative(run.keep(out))
         self._grade(instance, verdict, run, limits)
+        if restore:
+            self._official_with_test_edits(instance, patch, script, verdict, out, limits, restore)
+
+    def _official_with_test_edits(self, instance, patch, script, verdict, out, limits, restore):
+        """Our verdict ran the tests with the test files the candidate edited put back; the
+        official harness keeps those edits (it resets only the test patch's files). Its
+        verdict comes from a run of the eval script as it is, every test in order."""
+        _note(
+            verdict,
+            f"{len(restore)} test file(s) the patch edits were put back for our verdict "
+            f"({', '.join(restore[:3])}{', ...' if len(restore) > 3 else ''}); "
+            "official_resolved is from a run with the edits",
+        )
+        run = self._tests(instance, patch, script, verdict, out, limits, None)
+        if run is None or not _finished(run.result):
+            verdict.official_resolved = None
+            return
+        run.keep(out, "official")
+        verdict.official_resolved = swebench_adapter.grade(instance, run.result.output).official
 
     def _tests(
-        self, repo: str, patch, script, verdict: Verdict, out: Path, limits, plan
+        self,
+        instance: Instance,
+        patch,
+        script,
+        verdict: Verdict,
+        out: Path,
+        limits,
+        plan,
+        restore: tuple[str, ...] = (),
     ) -> _TestRun | None:
         """Apply the patch in a fresh sandbox and run the eval script; None if it did not
         apply (the verdict then says so)."""
         key = guard.new_key()
-        setup, tests = split_script(script)
+        setup, tests = split_script(script, restore, instance.base_commit)
         late = {TESTS_PATH: tests, **guard.files(key)}
         if plan:
             late[guard.STOP_PATH] = json.dumps(plan)
@@ -260,7 +289,8 @@ class Verifier:
             trace = None
             if _finished(result):
                 session.quiesce()
-                trace = runner_env.trace(session.changes() or [], repo, session.read_file)
+                changes = session.changes() or []
+                trace = runner_env.trace(changes, instance.repo, session.read_file)
                 session.write_files(late)
                 left_s = max(limits.timeout_s - result.duration_s, 1.0)
                 result = _joined(result, session.exec(f"/bin/bash {TESTS_PATH}", left_s))
@@ -353,12 +383,17 @@ class _TestRun:
         return log_path
 
 
-def split_script(script: str) -> tuple[str, str]:
+def split_script(script: str, restore: tuple[str, ...] = (), base: str = "") -> tuple[str, str]:
     """(setup, tests): the eval script cut where the tests' environment starts (the services,
-    then the guard's lines); the setup saves its shell's environment, the tests restore it."""
+    then the guard's lines); the setup puts the `restore` files back as they are at `base`
+    (removes those it lacks), then saves its shell's environment, which the tests restore."""
     lines = script.splitlines()
     cut = lines.index(services.START_LINE)
-    setup = [*lines[:cut], SAVE_ENV]
+    put_back = [
+        f"git checkout {base} -- {shlex.quote(p)} 2>/dev/null || rm -f -- {shlex.quote(p)}"
+        for p in restore
+    ]
+    setup = [*lines[:cut], *put_back, SAVE_ENV]
     tests = [*lines[:2], f". {ENV_PATH}", *lines[cut:]]  # the shebang and `set -uxo pipefail`
     return "\n".join(setup) + "\n", "\n".join(tests) + "\n"
 

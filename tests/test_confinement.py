@@ -122,3 +122,21 @@ def test_status_and_ls_name_containers_a_dead_run_left(docker_engine, tmp_path, 
             assert "harness clean --run-id dead" in text
     finally:
         container.remove(force=True)
+
+
+def test_make_eval_lite_reports_the_run_where_it_wrote_it():
+    """`make eval-lite RUNS_DIR=...` evaluates into that folder and its report step reads the
+    run from there (it used to look under runs/ and fail)."""
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        ["make", "-n", "-o", "setup", "-o", "docker", "eval-lite", "RUNS_DIR=/data/x", "RUN_ID=r1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    eval_cmd, report_cmd = done.stdout.replace("\\\n", " ").strip().splitlines()
+    assert "harness eval" in eval_cmd and "--run-id r1 --runs-dir /data/x" in eval_cmd
+    assert report_cmd.endswith("harness report r1 --runs-dir /data/x")

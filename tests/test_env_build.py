@@ -311,3 +311,46 @@ TARPIT_PROBE = (
     'except socket.timeout:\n    print("timed out after", round(time.time() - t, 1))\n'
     "except OSError as exc:\n    print(exc)"
 )
+
+
+def test_a_daemon_restart_mid_build_is_waited_out(builder, instance, docker_engine):
+    """The engine restarts while a build step runs (issue #27): the step is run again once
+    the engine is back, and the image is built, with no traceback and no half-made image."""
+    if BACKEND != "docker":
+        pytest.skip("restarts the Docker daemon; Podman has no daemon to restart here")
+    import threading
+    import uuid
+
+    from tests.test_honest_numbers import restart_docker, wait_for
+
+    version = f"env-restart-{uuid.uuid4().hex[:8]}"  # a recipe no earlier build made
+    spec = {**SPECS["env-pytest"], "pre_install": [f"sleep 20 # {version}"]}
+    swebench_adapter.register_repo("swe-monkeys/minicalc", {version: spec})
+    inst = dataclasses.replace(instance, version=version)
+    outcome: dict = {}
+
+    def build() -> None:
+        try:
+            outcome["built"] = builder.build(inst)
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    sleeping = lambda: any(  # noqa: E731
+        "sleep 20" in " ".join(p) for c in docker_engine.containers.list() for p in _procs(c)
+    )
+    wait_for(sleeping, 300, what="the build step")
+    restart_docker()
+    thread.join(900)
+    assert "error" not in outcome, outcome.get("error")
+    image = docker_engine.images.get(outcome["built"].image)
+    assert image.labels["swe-monkeys.python"] == "3.9"
+    docker_engine.images.remove(image.id, force=True)
+
+
+def _procs(container) -> list[list[str]]:
+    try:
+        return container.top().get("Processes") or []
+    except Exception:  # noqa: BLE001 - a container that just went
+        return []

@@ -259,7 +259,7 @@ def test_a_docker_daemon_restart_mid_run_ends_as_an_undisturbed_run(docker_engin
 
 
 def test_a_second_writer_is_refused_with_the_pid(docker_engine, tmp_path):
-    with ScriptedServer([], responder=responder(delay_s=1.0)) as server:
+    with ScriptedServer([], responder=responder(delay_s=3.0)) as server:
         proc = spawn_harness(*eval_args(server, tmp_path, "busy", 2))
         wait_for(lambda: (tmp_path / "busy" / "candidates.jsonl").exists(), 60, proc, "a record")
         assert RunStore(tmp_path / "busy").holder() == f"pid {proc.pid} on {os.uname()[1]}"

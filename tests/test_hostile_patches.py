@@ -301,8 +301,8 @@ def test_git_internals_are_never_written_by_any_spelling(docker_engine, tmp_path
 
 
 def test_the_fuzzy_fallback_never_writes_under_git(tmp_path):
-    """Even a spelling the path check missed: `patch` runs with .git moved aside, and a .git it
-    creates fails the apply (the real .git comes back untouched)."""
+    """Even a spelling the path check missed: `patch`'s dry run names the file it would write
+    under .git, and the apply fails before anything is written."""
     import subprocess
 
     from sandbox import verifier
@@ -313,9 +313,8 @@ def test_the_fuzzy_fallback_never_writes_under_git(tmp_path):
     (tmp_path / "p.diff").write_text(QUOTED_HOOK)
     command = verifier.apply_line("patch --batch --fuzz=5 -p1 -i")
     command = command.replace(verifier.PATCH_PATH, str(tmp_path / "p.diff"))
-    command = command.replace(verifier.GIT_ASIDE, str(tmp_path / "aside"))
     done = subprocess.run(["bash", "-c", command], cwd=repo, capture_output=True, text=True)
-    assert done.returncode != 0 and "wrote under .git" in done.stdout, done.stdout
+    assert done.returncode == 97 and "would write under .git" in done.stdout, done.stdout
     assert (repo / ".git" / "HEAD").exists()
     assert not (repo / ".git" / "hooks" / "post-checkout").exists()
 
@@ -396,8 +395,8 @@ def test_candidates_keep_every_edit_and_only_the_suite_is_screened(
     docker_engine, tmp_path, mini_instances
 ):
     """As in the official harness, a candidate's edits to test files stay in the patch; the
-    eval script resets the files the test patch touches. A source file under a `testing/`
-    package is code, not a test; a new helper in the test suite is flagged."""
+    eval script resets the files the test patch touches, and our verdict puts back the rest.
+    A source file under a `testing/` package is code, not a test."""
     inst = mini_instances[CALC]
 
     def write(path: str, text: str):
@@ -434,10 +433,34 @@ def test_candidates_keep_every_edit_and_only_the_suite_is_screened(
     }
     by_name = {name: verdicts[c["patch_sha"]] for name, c in zip(patches, candidates, strict=True)}
     assert all(v["status"] == "resolved" for v in by_name.values()), by_name
-    assert by_name["reset"]["flags"] == [] and by_name["source"]["flags"] == []
-    assert by_name["suite"]["flags"][0].startswith("test-files: tests/helpers.py")
+    assert all(v["flags"] == [] for v in by_name.values())  # test edits cannot matter
+    assert "put back for our verdict (tests/helpers.py)" in by_name["suite"]["fidelity"]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["issues"][CALC]["c"] == 2  # the flagged one is not counted
+    assert summary["issues"][CALC]["c"] == 3
+
+
+def test_a_test_edit_cannot_change_our_verdict(docker_engine, tmp_path, mini_instances):
+    """A candidate that breaks a PASS_TO_PASS test's behaviour and adds a file to the test
+    suite (tests/__init__.py, which pytest imports before the test module) that puts it right
+    again: graded on the original tests, it is unresolved; the official harness keeps the
+    file, and `official_resolved` says what it would say."""
+    breaks = in_package(
+        "\n_exact = evaluate\n\n\ndef evaluate(text):\n"
+        '    return _exact(text) + (1 if text == "7 / 2" else 0)\n'
+    )
+
+    def fixes_it_back(tree: Path) -> None:
+        breaks(tree)
+        (tree / "tests" / "__init__.py").write_text(
+            "import minicalc\n\nminicalc.evaluate = minicalc._exact\n"
+        )
+
+    verdict = verify(tmp_path, edited_patch(mini_instances[CALC], fixes_it_back))
+    assert verdict["status"] == "unresolved", verdict
+    assert verdict["pass_to_pass"]["tests/test_evaluator.py::test_division"] == "FAILED"
+    assert verdict["official_resolved"] is True
+    assert verdict["flags"] == []
+    assert "tests/__init__.py" in verdict["fidelity"]
 
 
 @pytest.mark.parametrize(

@@ -111,8 +111,9 @@ def _pipeline(run_id, place: Place, limits, images: Images, manifest, store, gra
 
 def _print_issue_run(result) -> None:
     table = Table(title=f"{result.generation.instance_id}: candidates")
-    for col in ("#", "valid", "unique", "verdict", "tok in", "tok out", "secs", "note"):
-        table.add_column(col)
+    for col in ("#", "valid", "unique", "verdict", "tok in", "tok out", "secs"):
+        table.add_column(col, no_wrap=True)  # figures print whole; the note wraps
+    table.add_column("note", overflow="fold", ratio=1)
     for c in result.candidates:
         table.add_row(*_candidate_row(result, c))
     console.print(table)
@@ -151,7 +152,7 @@ def _candidate_row(result, c) -> list[str]:
         str(c.prompt_tokens),
         str(c.completion_tokens),
         f"{c.latency_s:.1f}",
-        escape(note[:90]),
+        escape(note),
     ]
 
 
@@ -360,9 +361,10 @@ def _swebench_version() -> str:
 
 
 def _print_summary(summary: dict) -> None:
-    from harness.report import coverage_table
+    from harness.report import coverage_tables
 
-    console.print(coverage_table([summary]))
+    for table in coverage_tables([summary], console.width):
+        console.print(table)
     tokens = summary["tokens"]
     if skipped := summary.get("unbuildable"):
         console.print(f"not evaluated (unbuildable): {', '.join(sorted(skipped))}")

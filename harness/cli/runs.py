@@ -42,18 +42,29 @@ def report(
         ),
     ] = "vote",
     runs_dir: RunsDir = Path("runs"),
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html",
+            help="Also write a static site (OUT/html/index.html) that opens from disk: the "
+            "curves, the issue table and every candidate with its diff, verdict and log.",
+        ),
+    ] = False,
 ) -> None:
     """Table, coverage-versus-samples and -cost plots (PNG, with each selector's
     selection@k), JSON, Markdown, and the selected patch per issue as SWE-bench predictions;
-    a FLOPs-matched comparison for two runs."""
-    from harness.report import coverage_table, selection_cost, selection_gap, write_report
+    a FLOPs-matched comparison for two runs; with --html, a site to browse the runs."""
+    from harness.report import coverage_tables, selection_cost, selection_gap, write_report
     from harness.selection import selector as named_selector
 
     named_selector(selector)  # before any work: a one-line error for an unknown name
     paths = [resolve_run(ref, runs_dir) for ref in runs]
     out = out or (paths[0] / "report")
     result = write_report(paths, out, include_flagged, selector)
-    console.print(coverage_table(result["summaries"]))
+    for table in coverage_tables(result["summaries"], console.width):
+        console.print(table)
+    if html:
+        _write_site(result["loaded"], out / "html")
     for s in result["summaries"]:
         if gap := selection_gap(s):
             console.print(f"{s['run_id']}: selection without the hidden tests, {gap}")
@@ -117,8 +128,17 @@ def status(run: RunRef, runs_dir: RunsDir = Path("runs")) -> None:
 
     store = RunStore(resolve_run(run, runs_dir))
     console.print(render(RunState.from_store(store)))
+    site = store.run_dir / "report" / "html" / "index.html"
+    if site.exists():
+        console.print(f"HTML report: {site} (`harness report {store.run_id} --html` renews it)")
     if left := left_behind(store, Engines()):
         console.print(f"[yellow]{left}[/]")
+
+
+def _write_site(loaded, folder: Path) -> None:
+    from harness.html_report import write_html
+
+    console.print(f"HTML report: {write_html(loaded, folder)}")
 
 
 class Engines:

@@ -100,9 +100,9 @@ def verify(
 
 def print_verdict(verdict) -> None:
     table = Table(title=f"{verdict.instance_id}  patch {verdict.patch_sha[:12]}", show_lines=False)
-    table.add_column("kind")
-    table.add_column("test")
-    table.add_column("status")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("test", overflow="fold")
+    table.add_column("status", no_wrap=True)
     for kind, tests in (
         ("FAIL_TO_PASS", verdict.fail_to_pass),
         ("PASS_TO_PASS", verdict.pass_to_pass),
@@ -202,8 +202,10 @@ def _recorder(pipe):
 
 def _print_validation(results) -> None:
     table = Table(title="validation")
-    for col in ("instance", "gold", "empty", "note", "time"):
-        table.add_column(col)
+    for col in ("instance", "gold", "empty"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("note", overflow="fold", ratio=1)
+    table.add_column("time", no_wrap=True, justify="right")
     for r in results:
         cells = []
         for v in (r.gold, r.empty):
