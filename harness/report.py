@@ -88,7 +88,9 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
 
     paths = []
     for x_kind in ("samples", "cost"):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        styles = itertools.cycle(PLOT_STYLES)
+        highest = 0.0
         for s in summaries:
             ks, cov = s["curve"]["k"], s["curve"]["coverage"]
             if not ks:
@@ -97,8 +99,9 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
             if x_kind == "cost" and not scale:
                 continue
             xs = [k * scale for k in ks]
-            (line,) = ax.plot(xs, cov, marker="o", ms=3, label=s["run_id"])
-            _plot_selection(ax, s, scale, line.get_color())
+            highest = max(highest, *cov)
+            (line,) = ax.plot(xs, cov, marker="o", ms=3, lw=2, label=s["run_id"])
+            _plot_selection(ax, s, scale, styles)
             if s.get("fit"):
                 law = PowerLaw(s["fit"]["a"], s["fit"]["b"])
                 fine = [k / 4 for k in range(4, 4 * min(max(ks), 75) + 1)]
@@ -112,29 +115,39 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
                     label=f"{s['run_id']} fit",
                 )
         ax.set_xscale("log")
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, min(1.0, max(highest * 1.15, 0.02)))  # scaled to the data
         ax.set_xlabel("samples per issue (k)" if x_kind == "samples" else "cost (USD)")
         ax.set_ylabel("coverage (issues solved by any of k samples)")
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:  # no cost lines when nothing was priced
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside
         path = out_dir / f"coverage_vs_{x_kind}.png"
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        fig.savefig(path, dpi=120, bbox_inches="tight")  # the legend beside the axes
         plt.close(fig)
         paths.append(path)
     return paths
 
 
-def _plot_selection(ax, summary: dict, scale: float, color) -> None:
-    """Each selector's selection@k under its run's coverage line: same colour, dotted, its
-    own marker."""
-    for (name, curve), marker in zip(
-        summary.get("selection_at", {}).items(), itertools.cycle("xs^Dv*P"), strict=False
-    ):
+PLOT_STYLES = tuple(
+    zip(
+        ("tab:red", "tab:green", "tab:purple", "tab:orange", "tab:cyan", "tab:brown", "tab:pink"),
+        ("--", ":", "-.", (0, (5, 1)), (0, (1, 1)), (0, (3, 1, 1, 1)), (0, (8, 2))),
+        "xs^Dv*P",
+        strict=True,
+    )
+)
+"""A colour, a dash and a marker per selector curve: told apart without reading markers."""
+
+
+def _plot_selection(ax, summary: dict, scale: float, styles) -> None:
+    """Each selector's selection@k under its run's coverage line, each in its own colour,
+    dash and marker."""
+    for name, curve in summary.get("selection_at", {}).items():
+        color, dash, marker = next(styles)
         xs = [k * scale for k in curve["k"]]
         label = f"{summary['run_id']}: {name}"
-        ax.plot(xs, curve["mean"], ":", marker=marker, ms=4, mfc="none", color=color, label=label)
+        ax.plot(xs, curve["mean"], ls=dash, marker=marker, ms=4, mfc="none", color=color,
+                label=label)  # fmt: skip
 
 
 def selection_gap(summary: dict) -> str:
