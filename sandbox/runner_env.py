@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from sandbox.integrity import RUNNER_REPOS  # pytest's own repos reinstall its launcher
+
 IGNORED = ("/tmp/", "/var/tmp/", "/root/.cache/", "/proc/", "/dev/", "/run/", "/sys/")
 """Scratch places: nothing runs from them unless something above points there."""
 EDITABLE = re.compile(
@@ -30,8 +32,6 @@ LAUNCHERS = re.compile(r"/bin/(python[\d.]*|pytest|py\.test|tox|bash|sh|env|cat)
 LOADED = re.compile(r"\.so(\.[\d.]+)?$|^/etc/ld\.so\.(preload|conf)|/lib/python\d\.\d+/[^/]+\.py$")
 OURS = re.compile(r"^/opt/swem(-guard)?(/|$)")
 GIT = re.compile(r"^/testbed/\.git/(hooks/[^/]+|config)$")
-RUNNER_REPOS = {"pytest-dev/pytest", "pytest-dev/pluggy"}
-"""Where pytest itself is the code under test: its install rewrites its own launcher."""
 
 
 def trace(

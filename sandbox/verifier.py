@@ -77,7 +77,7 @@ def unsafe_path(patch: str) -> str | None:
 
 
 def refused_change(patch: str) -> str | None:
-    """Why the patch is refused before it is applied ('' or None: it may apply)."""
+    """Why the patch is refused before it is applied (None: it may apply)."""
     if bad := unsafe_path(patch):
         return f"patch touches a path outside the repository: {bad}"
     if binary := git_binary.refused(patch):

@@ -188,6 +188,8 @@ LS_COLUMNS = ("run", "state", "command", "created", "dataset", "model", "issues 
 def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
     """The runs under --runs-dir, newest first: state (running, done, interrupted, failed,
     damaged), dataset, model, samples, coverage and cost."""
+    from harness.store import RunStore
+
     dirs = (
         [d for d in runs_dir.iterdir() if (d / "manifest.json").exists()]
         if runs_dir.is_dir()
@@ -195,8 +197,9 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
     )
     engines = Engines()
     ordered = sorted(dirs, key=lambda d: (d / "manifest.json").stat().st_mtime, reverse=True)
-    rows = [_run_row(d) for d in ordered]
-    notes = [n for d in ordered if (n := left_behind(_store(d), engines))]
+    stores = [RunStore(d) for d in ordered]
+    rows = [_run_row(store) for store in stores]
+    notes = [n for store in stores if (n := left_behind(store, engines))]
     if console.width >= WIDE:
         table = Table(title=f"runs in {runs_dir}")
         for col in LS_COLUMNS:
@@ -213,21 +216,14 @@ def list_runs(runs_dir: RunsDir = Path("runs")) -> None:
         console.print(f"[yellow]{escape(note)}[/]")
 
 
-def _store(d: Path):
-    from harness.store import RunStore
-
-    return RunStore(d)
-
-
 WIDE = 140
 """Below this many columns `ls` prints two lines per run instead of a table."""
 
 
-def _run_row(d: Path) -> list[str]:
-    from harness.store import RunStore
+def _run_row(store) -> list[str]:
     from harness.summary import summarize_cached
 
-    store = RunStore(d)
+    d = store.run_dir
     manifest = store.manifest()
     try:
         # verify and validate runs have verdicts and no candidates: nothing is missing
