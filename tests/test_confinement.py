@@ -5,6 +5,7 @@ that many points."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,9 +130,14 @@ def test_make_eval_lite_reports_the_run_where_it_wrote_it():
     run from there (it used to look under runs/ and fail)."""
     from tests.conftest import ROOT
 
+    # Under `make test` the parent make's variables would make this one print its
+    # "Entering directory" lines; the test reads only the recipe.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "-o", "setup", "-o", "docker", "eval-lite", "RUNS_DIR=/data/x", "RUN_ID=r1"],
+        ["make", "--no-print-directory", "-n", "-o", "setup", "-o", "docker", "eval-lite",
+         "RUNS_DIR=/data/x", "RUN_ID=r1"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
