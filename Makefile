@@ -74,6 +74,7 @@ bench: setup docker
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python scripts/check_docs.py
 
 clean-containers: setup
 	$(BIN)/harness clean

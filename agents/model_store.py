@@ -41,11 +41,11 @@ class EmbeddedModel:
     slots: int = 16
     """Sequences decoded together; a request asks for at most this many samples."""
     prompt_tok_s: float = 60.0
-    """Prompt evaluation on this project's 2-core machines (NOTES, "A real coder model")."""
+    """Prompt evaluation on this project's 2-core machines (NOTES, "Models and generation")."""
     decode_tok_s: float = 20.0
     """Decoding, all of a request's sequences together, on the same machines."""
     answer_tokens: int = 200
-    """A span answer's mean length, measured (NOTES, "Localisation and repair prompts")."""
+    """A span answer's mean length, measured (docs/history.md, issue #25)."""
 
 
 def _chunks(package: str, version: str, module: str, shas: list[str]) -> tuple[Chunk, ...]:

@@ -62,7 +62,7 @@ class SpanRewrite:
         code = _strip_context(_numbered_span(answer, span) or [], above, below)
         imports, code = _split_imports(code, old, lines)
         if span.kind in ("function", "method"):
-            code = _only_the_unit(code, span)
+            code = _only_the_unit(code, span, old)
         else:
             _check_definitions(code, old, span)
         new_lines = lines[: span.start - 1] + _reindent(code, old) + lines[span.end :]
@@ -174,9 +174,10 @@ def _split_imports(code: list[str], old: list[str], file_lines: list[str]) -> tu
     return list(dict.fromkeys(new)), code[at:]
 
 
-def _only_the_unit(code: list[str], span: Unit) -> list[str]:
+def _only_the_unit(code: list[str], span: Unit, old: list[str]) -> list[str]:
     """Of an answer for a function, only that function: a class header around a method, and
-    functions the answer adds beside it, are left out."""
+    functions the answer adds beside it, are left out. An answer of statements alone is the
+    function's new body, put under its own header."""
     name = span.name.rsplit(".", 1)[-1]
     text = textwrap.dedent("\n".join(code))
     try:
@@ -184,6 +185,11 @@ def _only_the_unit(code: list[str], span: Unit) -> list[str]:
     except SyntaxError:
         return code  # the whole file's parse says what is wrong
     defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    body_only = (
+        tree.body and not defs and not any(isinstance(n, ast.ClassDef) for n in ast.walk(tree))
+    )
+    if body_only and (whole := _under_own_header(text, old)):
+        return whole
     mine = [n for n in defs if n.name == name]
     if not mine:
         named = ", ".join(f"{n.name}()" for n in defs) or "no function"
@@ -191,6 +197,33 @@ def _only_the_unit(code: list[str], span: Unit) -> list[str]:
     node = mine[0]
     first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
     return text.split("\n")[first - 1 : node.end_lineno]
+
+
+def _under_own_header(body: str, old: list[str]) -> list[str] | None:
+    """The shown function's header (decorators, the `def` lines up to its first statement)
+    with `body` indented as its old body was; None where the header cannot be told apart."""
+    try:
+        node = ast.parse(textwrap.dedent("\n".join(old))).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    if (
+        not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        or node.body[0].lineno <= node.lineno
+    ):
+        return None
+    indent = " " * _indent(old[node.body[0].lineno - 1])
+    first = node.body[0]
+    if _is_docstring(first) and not _is_docstring(ast.parse(body).body[0]) and len(node.body) > 1:
+        first = node.body[1]  # the answer left the docstring out: it stays
+    return old[: first.lineno - 1] + [indent + ln if ln.strip() else "" for ln in body.split("\n")]
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
 
 
 def _check_definitions(code: list[str], old: list[str], span: Unit) -> None:

@@ -1,6 +1,6 @@
 """The summary of a run, derived from its records alone, so it can be rebuilt at any time.
 
-Conventions (NOTES.md, "Honest numbers"):
+Conventions (docs/concepts.md, "Missing is not failed"):
 - Coverage is computed per issue over its own n decided samples. A decided sample is an invalid
   answer (a failure) or a valid patch with a verdict on it.
 - Missing samples never count in n or c: a sample the model server never answered, a patch

@@ -4,7 +4,8 @@ puts those files back before the tests). Each finding names its rule; a flagged 
 verified, but counts as a failure in coverage and selection unless the user includes them.
 
 The screen reads only the patch. It cannot see code that behaves differently under test
-without naming any of this (NOTES.md, threat model), which no test-based grader can.
+without naming any of this, which no test-based grader can (docs/verification.md, "Threat
+model, per channel").
 """
 
 from __future__ import annotations

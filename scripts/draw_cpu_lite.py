@@ -1,7 +1,7 @@
 """Draws the cpu-lite measurement subset (harness/subsets/cpu-lite.txt) once, before any
 measurement: 24 rows of SWE-bench Lite's test split, stratified by repo with a fixed seed,
 from the rows #13 validated sound offline here (gold resolved, empty failed, three repeats;
-NOTES, "Where each reachable Lite repo stands") whose tests run in well under a minute.
+docs/environments.md, "Fidelity") whose tests run in well under a minute.
 Left out: sympy (whole test files run uncached, minutes per row), xarray (refused: conda
 only), django, matplotlib and scikit-learn (snapshots too large to fetch here), and the
 rows #13 found unsound. Usage: python scripts/draw_cpu_lite.py LITE_TEST.jsonl"""

@@ -4,7 +4,7 @@
 #
 # Why llama-server: it decodes several sequences of one prompt together (`n` up to --parallel,
 # continuous batching, the prompt evaluated once), which llama-cpp-python's server cannot; on
-# 2 cores that is about 3x the tokens/s at k = 16 (NOTES.md, issue #14).
+# 2 cores that is about 3x the tokens/s at k = 16 (docs/benchmarks.md, "Sampling").
 # Why portable: a GGML_NATIVE build on a host that reports AVX-512 and AMX died at its first
 # request (general protection fault in libggml-cpu), and a wheel cache would carry such a build
 # to other machines. So: AVX2/FMA/F16C on x86-64, the defaults elsewhere, built once (about

@@ -1,4 +1,4 @@
-"""The per-repo soundness table NOTES.md keeps: from `harness validate` runs (their
+"""The per-repo soundness table docs/environments.md keeps: from `harness validate` runs (their
 validation.jsonl) and the images they built, one row per repo: rows validated, built, refused
 (with the reasons), sound over every repeat, median build seconds, disk.
 

@@ -134,8 +134,18 @@ def test_make_eval_lite_reports_the_run_where_it_wrote_it():
     # "Entering directory" lines; the test reads only the recipe.
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-o", "setup", "-o", "docker", "eval-lite",
-         "RUNS_DIR=/data/x", "RUN_ID=r1"],
+        [
+            "make",
+            "--no-print-directory",
+            "-n",
+            "-o",
+            "setup",
+            "-o",
+            "docker",
+            "eval-lite",
+            "RUNS_DIR=/data/x",
+            "RUN_ID=r1",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -121,3 +121,22 @@ def test_an_embedded_model_waits_an_hour_for_a_request_and_a_served_one_ten_minu
     assert Model(model="embedded:1.5b").spec().timeout_s == 3600.0
     assert Model(model="http://127.0.0.1:9/v1").spec().timeout_s == 600.0
     assert Model(model="embedded", request_timeout=5.0).spec().timeout_s == 5.0
+
+
+def test_a_resumed_embedded_run_is_priced_on_the_samples_it_has_left(capsys):
+    """A cpu-lite run resumed at 12 of 24 issues printed the whole run's four hours."""
+    from types import SimpleNamespace as NS
+
+    from harness.cli import generate
+    from harness.cli.options import Agent
+
+    issues = [NS(instance_id="a"), NS(instance_id="b"), NS(instance_id="c")]
+    store = NS(candidates=lambda: [NS(instance_id="a")] * 16 + [NS(instance_id="b")] * 10)
+    left = generate._samples_left(store, issues, 16)
+    assert left == [0, 6, 16]
+    generate._print_estimate("embedded:1.5b", Agent(), left, 16)
+    printed = " ".join(capsys.readouterr().out.split())
+    prompts = min(Agent().locations, 6) + min(Agent().locations, 16)
+    assert "resuming: 22 of 48 samples left" in printed
+    assert f"estimate: {prompts} prompts" in printed
+    assert f"about {22 * model_store.QWEN_15B.answer_tokens:,} completion tokens" in printed

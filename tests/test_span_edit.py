@@ -149,3 +149,28 @@ def test_a_window_inside_a_function_shows_context_that_an_answer_may_copy(tmp_pa
     files = Files(tmp_path)
     SpanRewrite().apply("```python\n" + "\n".join(copied) + "\n```", files, [span])
     assert files.read("l.py") == source.replace("    v20 = v19 + 1\n", "    v20 = v19 + 2\n")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [FIXED_BODY, FIXED_BODY.strip(), "    " + FIXED_BODY.strip()],
+    ids=["as-shown", "flush", "one-level"],
+)
+def test_a_body_without_its_def_goes_under_the_functions_own_header(files, body):
+    """28 of the 0.5B's 320 answers on mini were a function's body alone: the fix, without
+    the `def` line it was shown under."""
+    assert rewrite(files, body) == EXPECTED
+
+
+def test_statements_for_a_function_that_define_a_class_are_still_refused(files):
+    with pytest.raises(EditError, match="rewrites no function"):
+        rewrite(files, "class Area:\n    pass")
+
+
+def test_a_body_without_the_docstring_keeps_the_functions_docstring(tmp_path):
+    source = 'def area(r):\n    """The area."""\n    return 3.14 * r**2\n'
+    (tmp_path / "a.py").write_text(source)
+    unit = next(u for u in units("a.py", source) if u.name == "area")
+    files = Files(tmp_path)
+    SpanRewrite().apply("```python\nreturn math.pi * r**2\n```", files, [unit])
+    assert files.read("a.py") == source.replace("3.14", "math.pi")

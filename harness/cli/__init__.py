@@ -1,7 +1,7 @@
 """The `harness` command line (typer), one module per command group: verification (verify,
-validate), generation (run, eval), runs (report, nightly, show, status, ls) and images (images
-..., clean). Options are declared once, in options.py. Commands stay thin: parse, wire, call,
-print."""
+validate, signals), generation (run, eval), localize, runs (report, nightly, show, status, ls)
+and images (images ..., clean). Options are declared once, in options.py; help lists the
+commands in app.HELP_ORDER. Commands stay thin: parse, wire, call, print."""
 
 from __future__ import annotations
 

@@ -27,11 +27,20 @@ class PanelCommand(typer.core.TyperCommand):
                 formatter.write_dl(records)
 
 
+# The order a user meets the commands: one issue, a dataset, its report, watching runs, then
+# selection and localisation, checking data, nightly runs and housekeeping.
+HELP_ORDER = (
+    "run", "eval", "report", "status", "ls", "show", "signals", "localize",
+    "verify", "validate", "nightly", "clean", "images",
+)  # fmt: skip
+
+
 class PanelGroup(typer.core.TyperGroup):
-    """Subcommands listed in the order they were declared."""
+    """Subcommands listed in HELP_ORDER; any other after them, in the order declared."""
 
     def list_commands(self, ctx):
-        return list(self.commands)
+        last = len(HELP_ORDER)
+        return sorted(self.commands, key=lambda n: HELP_ORDER.index(n) if n in HELP_ORDER else last)
 
 
 app = typer.Typer(

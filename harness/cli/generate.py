@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import asdict
 from typing import Annotated
 
@@ -201,7 +202,7 @@ def eval_command(
             imported.candidates = [c for c in imported.candidates if c.instance_id in kept]
         console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {label}")
         if not imported:
-            _print_estimate(label, agent, len(chosen), samples)
+            _print_estimate(label, agent, _samples_left(store, chosen, samples), samples)
         evaluation, state = common.evaluation(
             pipe, chosen, samples, sampling, label,
             (model.issue_concurrency(gen_concurrency), verify_workers), reliability,
@@ -216,15 +217,24 @@ def eval_command(
     common.exit_if_incomplete(pipe.store, summary)
 
 
-def _print_estimate(label: str, agent: Agent, issues: int, samples: int) -> None:
-    """An embedded (CPU) model: what the run will cost here, before the first sample."""
+def _samples_left(store, chosen, samples: int) -> list[int]:
+    """Per issue, the samples still to draw (all of them, unless --resume found some)."""
+    have = Counter(c.instance_id for c in store.candidates())
+    return [max(0, samples - have[i.instance_id]) for i in chosen]
+
+
+def _print_estimate(label: str, agent: Agent, left: list[int], samples: int) -> None:
+    """An embedded (CPU) model: what the run will cost here, before the first sample. A resumed
+    run is priced on what is left: each issue's missing samples, one prompt per location."""
     if not label.startswith("embedded") or agent.agent != "agentless":
         return
     from agents.model_store import by_spec, estimate
 
     model = by_spec(label)
-    prompts = issues * min(agent.locations, samples)
-    guess = estimate(model, prompts, agent.prompt_tokens, issues * samples)
+    prompts = sum(min(agent.locations, n) for n in left)
+    guess = estimate(model, prompts, agent.prompt_tokens, sum(left))
+    if sum(left) < len(left) * samples:
+        console.print(f"  resuming: {sum(left)} of {len(left) * samples} samples left")
     console.print(
         f"  estimate: {prompts} prompts of up to {agent.prompt_tokens:,} tokens "
         f"({guess['prompt_tokens']:,}) and about {guess['completion_tokens']:,} completion "
