@@ -59,7 +59,7 @@ eval-lite: setup docker
 	$(BIN)/harness eval --dataset $(DATASET) --model $(MODEL) --samples $(SAMPLES) \
 		--verify-workers $(VERIFY_WORKERS) --gen-concurrency $(GEN_CONCURRENCY) \
 		--run-id $(RUN_ID) --runs-dir $(RUNS_DIR) $(EVAL_ARGS)
-	$(BIN)/harness report $(RUN_ID) --runs-dir $(RUNS_DIR)
+	$(BIN)/harness report $(RUN_ID) --runs-dir $(RUNS_DIR) --html
 
 # Verification throughput on the mini benchmark; answers to candidates at k = 250 on a large
 # checkout; the run store and the commands reading it at 300 x 250; the embedded model's

@@ -155,4 +155,4 @@ def test_make_eval_lite_reports_the_run_where_it_wrote_it():
     assert done.returncode == 0, done.stderr
     eval_cmd, report_cmd = done.stdout.replace("\\\n", " ").strip().splitlines()
     assert "harness eval" in eval_cmd and "--run-id r1 --runs-dir /data/x" in eval_cmd
-    assert report_cmd.endswith("harness report r1 --runs-dir /data/x")
+    assert report_cmd.endswith("harness report r1 --runs-dir /data/x --html")

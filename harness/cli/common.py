@@ -126,17 +126,30 @@ def resume_command(run_id: str) -> str:
 
 
 def run_with_progress(evaluation, state, pipe, output, imported=None) -> None:
-    """Run with the live view (or lines, or quiet); on Ctrl-C say how to resume."""
+    """Run with the live view (or lines, or quiet) and the HTML report kept current; on Ctrl-C
+    say how to resume."""
+    from harness.html_report import LiveSite
     from harness.progress import Reporter
 
     try:
-        with Reporter(state, console, "quiet" if output.quiet else "auto", output.progress):
+        with (
+            Reporter(state, console, "quiet" if output.quiet else "auto", output.progress),
+            LiveSite(pipe.store.run_dir, output.html_every, state.warn),
+        ):
             evaluation.run(imported)
         pipe.sandbox.cleanup(pipe.store.run_id)  # containers started ahead, removals pending
     except KeyboardInterrupt:
         console.print("interrupted: containers removed and records flushed. Continue with:")
         console.print(f"  {resume_command(pipe.store.run_id)}", soft_wrap=True, markup=False)
         raise
+
+
+def print_site(run_dir) -> None:
+    """The last line of `run` and `eval`: where to look at the run in a browser."""
+    from harness.html_report import site_of
+
+    if (site := site_of(run_dir)).exists():
+        console.print(f"HTML report: {site}", soft_wrap=True, markup=False)
 
 
 def exit_if_incomplete(store, summary: dict | None = None, verified: bool = True) -> None:

@@ -94,6 +94,7 @@ def run(
         )  # fmt: skip
         common.generate_and_verify(evaluation, state, pipe, model, agent, output, limits)
     _print_issue_run(IssueRun.from_store(pipe.store, issue))
+    common.print_site(pipe.store.run_dir)
     common.exit_if_incomplete(pipe.store, verified=verify_patches)
 
 
@@ -214,6 +215,7 @@ def eval_command(
             common.generate_and_verify(evaluation, state, pipe, model, agent, output, limits)
         summary = _summarize(pipe)
     _print_summary(summary)
+    common.print_site(pipe.store.run_dir)
     common.exit_if_incomplete(pipe.store, summary)
 
 

@@ -488,6 +488,15 @@ class Output(OptionGroup):
         ),
     ] = 30.0
     quiet: Annotated[bool, typer.Option(help="No progress output.", **_panel("Output"))] = False
+    html_every: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds between rewrites of the run's HTML report (RUN/report/html) while it "
+            "runs, stretched to 4x a rewrite's own time on large runs; 0: never.",
+            **_panel("Output"),
+        ),
+    ] = 30.0
 
 
 @dataclass(frozen=True)

@@ -123,13 +123,13 @@ def show(
 @command()
 def status(run: RunRef, runs_dir: RunsDir = Path("runs")) -> None:
     """The live view, once, of a run (in progress or finished)."""
+    from harness.html_report import site_of
     from harness.progress import RunState, render
     from harness.store import RunStore
 
     store = RunStore(resolve_run(run, runs_dir))
     console.print(render(RunState.from_store(store)))
-    site = store.run_dir / "report" / "html" / "index.html"
-    if site.exists():
+    if (site := site_of(store.run_dir)).exists():
         console.print(f"HTML report: {site} (`harness report {store.run_id} --html` renews it)")
     if left := left_behind(store, Engines()):
         console.print(f"[yellow]{left}[/]")

@@ -16,14 +16,36 @@ const svgEl = (tag, attrs = {}) => {
   return node;
 };
 
+// The curve's x axis: samples per issue (k), or what k samples cost per issue (k times a
+// sample's mean tokens or dollars), so runs of different price can be compared.
+const AXES = {
+  samples: {title: "k (samples per issue, log scale)", scale: () => 1, fmt: (v) => String(v)},
+  tokens: {title: "tokens per issue (k samples, log scale)", scale: (r) => r.per_sample.tokens,
+    fmt: (v) => (v >= 1e6 ? (v / 1e6).toPrecision(3) + "M" : v >= 1e3 ? (v / 1e3).toPrecision(3) + "k" :
+      v.toPrecision(3))},
+  dollars: {title: "dollars per issue (k samples, log scale)", scale: (r) => r.per_sample.dollars,
+    fmt: (v) => "$" + (v >= 1 ? v.toFixed(2) : v.toPrecision(2))},
+};
+
 function series() {
   const out = [];
   for (const run of window.RUNS) {
     const tag = window.RUNS.length > 1 ? run.run_id + ": " : "";
     out.push({name: tag + "coverage@k", cls: "cov", k: run.curve.k, y: run.curve.coverage,
-      fit: run.fit});
+      fit: run.fit, run});
     for (const [name, sel] of Object.entries(run.selection_at || {})) {
-      out.push({name: tag + name + "@k", cls: "sel", k: sel.k, y: sel.mean});
+      out.push({name: tag + name + "@k", cls: "sel", k: sel.k, y: sel.mean, run});
+    }
+  }
+  return out;
+}
+
+function ticks(lo, hi) {  // 1, 2, 5 times powers of ten within [lo, hi]
+  const out = [];
+  for (let p = Math.floor(Math.log10(lo)); Math.pow(10, p) <= hi; p++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * Math.pow(10, p);
+      if (v >= lo * 0.999 && v <= hi * 1.001) out.push(v);
     }
   }
   return out;
@@ -31,11 +53,18 @@ function series() {
 
 function drawCurve() {
   const svg = document.getElementById("curve");
-  const all = series();
+  const legend = document.getElementById("legend");
+  svg.innerHTML = "";
+  legend.innerHTML = "";
+  const axis = AXES[document.getElementById("xaxis").value] || AXES.samples;
+  svg.dataset.axis = document.getElementById("xaxis").value;
+  const all = series().filter((s) => axis.scale(s.run) > 0);
+  if (!all.length) return;
   const W = 720, H = 400, L = 56, R = 16, T = 16, B = 40;
-  const kmax = Math.max(2, ...all.flatMap((s) => s.k));
+  const xs = all.flatMap((s) => s.k.map((k) => k * axis.scale(s.run)));
+  const lo = Math.min(...xs), hi = Math.max(lo * 2, ...xs);
   const ymax = Math.max(0.01, ...all.flatMap((s) => s.y)) * 1.1;
-  const x = (k) => L + (Math.log(k) / Math.log(kmax)) * (W - L - R);
+  const x = (v) => L + (Math.log(v / lo) / Math.log(hi / lo)) * (W - L - R);
   const y = (v) => H - B - (v / ymax) * (H - T - B);
   svg.appendChild(svgEl("line", {class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B}));
   svg.appendChild(svgEl("line", {class: "axis", x1: L, y1: T, x2: L, y2: H - B}));
@@ -46,35 +75,33 @@ function drawCurve() {
     label.textContent = pct(v);
     svg.appendChild(label);
   }
-  for (let k = 1; k <= kmax; k *= 10) {
-    for (const m of [1, 2, 5]) {
-      if (k * m > kmax) break;
-      const label = svgEl("text", {x: x(k * m), y: H - B + 16, "text-anchor": "middle"});
-      label.textContent = String(k * m);
-      svg.appendChild(label);
-    }
+  for (const v of ticks(lo, hi)) {
+    const label = svgEl("text", {x: x(v), y: H - B + 16, "text-anchor": "middle", class: "tick"});
+    label.textContent = axis.fmt(v);
+    svg.appendChild(label);
   }
   const title = svgEl("text", {x: (W + L) / 2, y: H - 6, "text-anchor": "middle"});
-  title.textContent = "k (samples per issue, log scale)";
+  title.textContent = axis.title;
   svg.appendChild(title);
-  const legend = document.getElementById("legend");
   all.forEach((s, i) => {
     const colour = COLOURS[i % COLOURS.length], dash = DASHES[i % DASHES.length];
-    const path = s.k.map((k, j) => (j ? "L" : "M") + x(k) + " " + y(s.y[j])).join(" ");
+    const scale = axis.scale(s.run);
+    const path = s.k.map((k, j) => (j ? "L" : "M") + x(k * scale) + " " + y(s.y[j])).join(" ");
     svg.appendChild(svgEl("path", {d: path, fill: "none", stroke: colour, "stroke-width": 2,
       "stroke-dasharray": dash, class: "line " + s.cls}));
     s.k.forEach((k, j) => {
-      const dot = svgEl("circle", {cx: x(k), cy: y(s.y[j]), r: 3, fill: colour,
+      const dot = svgEl("circle", {cx: x(k * scale), cy: y(s.y[j]), r: 3, fill: colour,
         class: "point " + s.cls, "data-k": k, "data-y": s.y[j]});
       const tip = svgEl("title");
-      tip.textContent = s.name + " at k = " + k + ": " + pct(s.y[j]);
+      tip.textContent = s.name + " at k = " + k +
+        (scale !== 1 ? " (" + axis.fmt(k * scale) + ")" : "") + ": " + pct(s.y[j]);
       dot.appendChild(tip);
       svg.appendChild(dot);
     });
     if (s.fit) {  // log(coverage) = a * k^b, drawn apart from the data
-      const ks = [];
+      const kmax = Math.max(...s.k), ks = [];
       for (let k = 1; k <= kmax * 1.001; k *= 1.1) ks.push(k);
-      const fit = ks.map((k, j) => (j ? "L" : "M") + x(k) + " " +
+      const fit = ks.map((k, j) => (j ? "L" : "M") + x(k * scale) + " " +
         y(Math.exp(s.fit.a * Math.pow(k, s.fit.b)))).join(" ");
       svg.appendChild(svgEl("path", {d: fit, fill: "none", stroke: colour, "stroke-width": 1,
         "stroke-dasharray": "2 4", opacity: 0.7, class: "fit"}));
@@ -85,6 +112,14 @@ function drawCurve() {
     item.append(swatch, s.name);
     legend.appendChild(item);
   });
+}
+
+function setUpAxes() {
+  const select = document.getElementById("xaxis");
+  for (const option of select.options) {  // a cost axis needs every run to have that cost
+    option.disabled = !window.RUNS.every((r) => AXES[option.value].scale(r) > 0);
+  }
+  select.onchange = drawCurve;
 }
 
 function drawCounts() {
@@ -123,18 +158,21 @@ function drawCounts() {
     r.run_id + " (" + (r.model || "?") + " on " + (r.dataset || "?") + ")").join(", ");
 }
 
+const resolvingPicks = (i) => Object.keys(i.picks).filter((name) => i.picks[name]);
 const COLUMNS = [["issue", (i) => i.id], ["samples", (i) => i.samples], ["valid", (i) => i.valid],
   ["distinct", (i) => i.distinct], ["resolving", (i) => i.resolving],
   ["verdicts", (i) => Object.entries(i.statuses).map(([k, v]) => v + " " + k).join(", ")],
-  ["vote pick", (i) => (i.picks.vote ? "resolves" : "-")], ["flagged", (i) => i.flags],
-  ["missing", (i) => i.missing], ["tokens", (i) => i.tokens]];
+  ["picks that resolve", (i) => resolvingPicks(i).join(", ") || "-"], ["flagged", (i) => i.flags],
+  ["missing", (i) => i.missing], ["first location", (i) => i.location || "-"],
+  ["tokens", (i) => i.tokens], ["container s", (i) => i.container_s]];
 let sortBy = 0, sortDown = false;
 
 function rows() {
   const filter = document.getElementById("filter").value;
   const text = document.getElementById("search").value.trim();
-  const keep = {all: () => true, resolved: (i) => i.resolving > 0, picked: (i) => i.picks.vote,
-    flagged: (i) => i.flags > 0, missing: (i) => i.missing > 0}[filter];
+  const keep = filter.startsWith("pick:") ? (i) => i.picks[filter.slice(5)] :
+    {all: () => true, resolved: (i) => i.resolving > 0, flagged: (i) => i.flags > 0,
+      missing: (i) => i.missing > 0}[filter];
   const out = [];
   window.RUNS.forEach((run, r) => run.issues.forEach((i) => {
     if (keep(i) && i.id.includes(text)) out.push({...i, run: r});
@@ -227,6 +265,15 @@ function showCandidate(c) {
     diff.appendChild(el("span", cls ? {class: cls} : {}, line + "\n"));
   }
   box.append(diff);
+  const sig = c.signals || {};
+  const said = [];
+  if (sig.regression) said.push("regression: " + (sig.regression.error ||
+    (sig.regression.strikes.length ? "breaks " + sig.regression.strikes.join(", ") :
+      "breaks none of " + sig.regression.tests.length + " nearby test file(s)")));
+  if (sig.reproduction) said.push("reproduction: " + (sig.reproduction.error ||
+    "passes " + sig.reproduction.passed.length + " of " + sig.reproduction.tests.length));
+  if (sig.judge) said.push("judge: " + sig.judge.votes + " of " + sig.judge.of + " votes");
+  if (said.length) box.append(el("p", {class: "signals"}, "signals: " + said.join("; ")));
   if (v) {
     box.append(outcomes("FAIL_TO_PASS", v.fail_to_pass), outcomes("PASS_TO_PASS", v.pass_to_pass));
     if (v.log) {
@@ -236,10 +283,37 @@ function showCandidate(c) {
     }
     box.append(el("pre", {class: "log"}, v.log_tail));
   }
+  if (c.trajectory) box.append(trajectory(c.trajectory));
 }
 
+function trajectory(t) {  // an agentic sample, step by step
+  const box = el("details", {class: "trajectory", open: ""});
+  box.append(el("summary", {}, "trajectory of sample " + t.sample + ": " + t.steps.length +
+    " step(s), " + (t.exit_reason || "no exit reason")));
+  const list = el("ol");
+  for (const step of t.steps) {
+    const item = el("li");
+    item.append(el("b", {}, step.action), el("pre", {class: "argument"}, step.argument),
+      el("pre", {class: "observation"}, step.observation));
+    list.appendChild(item);
+  }
+  box.append(list);
+  return box;
+}
+
+function setUpFilter() {  // one "its pick resolves" choice per selector the runs have
+  const select = document.getElementById("filter");
+  const names = [...new Set(window.RUNS.flatMap((r) => Object.keys(r.selection_at || {})))];
+  for (const name of names) {
+    select.insertBefore(el("option", {value: "pick:" + name}, "the " + name + " pick resolves"),
+      select.querySelector("option[value=flagged]"));
+  }
+}
+
+setUpAxes();
 drawCurve();
 drawCounts();
+setUpFilter();
 drawIssues();
 document.getElementById("filter").onchange = drawIssues;
 document.getElementById("search").oninput = drawIssues;
