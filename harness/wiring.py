@@ -253,13 +253,13 @@ class ModelSpec:
 
 
 @contextmanager
-def model_backend(options: ModelSpec) -> Iterator:
+def model_backend(options: ModelSpec, say: Callable[[str], None] = lambda _: None) -> Iterator:
     """embedded (default; embedded:1.5b for the larger one): llama.cpp with a Qwen2.5-Coder
     instruct model assembled from PyPI (agents/model_store.py), started and stopped here.
     vllm:MODEL: `vllm serve MODEL`, started and stopped here. http(s)://HOST/v1[#MODEL]: any
     OpenAI-compatible endpoint already running (model from /models when not given)."""
     from agents.openai_model import ClientOptions, OpenAICompatModel
-    from agents.servers import VllmOptions, embedded_server, vllm_server
+    from agents.servers import SlotWatch, VllmOptions, embedded_server, vllm_server
 
     spec = options.spec
 
@@ -282,7 +282,9 @@ def model_backend(options: ModelSpec) -> Iterator:
         from agents.model_store import by_spec
 
         embedded = by_spec(spec)
-        with embedded_server(embedded) as server:
+        started = time.monotonic()
+        with embedded_server(embedded, say=say) as server:
+            say(f"model: llama-server ready in {time.monotonic() - started:.0f} s")
             model = client(
                 server.base_url,
                 server.model_name,
@@ -290,6 +292,7 @@ def model_backend(options: ModelSpec) -> Iterator:
                 tokenize=server.base_url.removesuffix("/v1") + "/tokenize",
             )
             model.edit_format = embedded.edit_format
+            model.watch = SlotWatch(server.base_url)  # what it is doing, for the live view
             yield model
     elif spec.startswith("vllm:"):
         vllm = VllmOptions(

@@ -108,3 +108,37 @@ def test_the_embedded_coder_model_writes_edits_the_harness_can_apply(tmp_path):
     valid = [r for r in rows if r["patch_sha"]]
     assert valid, [r["reason"] for r in rows]
     assert all(r["patch"].startswith("diff --git a/minicalc/") for r in valid)
+
+
+def test_the_embedded_server_says_what_it_is_doing(backend):
+    """llama-server's /slots, read while a request of n decodes: the live view's step line."""
+    import threading
+    import time
+
+    from agents.servers import SlotWatch
+
+    model, server = backend
+    if server is None:
+        pytest.skip("only llama-server has /slots")
+    watch = SlotWatch(server.base_url)
+    assert watch.describe() is None  # idle
+    seen: list[str] = []
+    done = threading.Event()
+
+    def look() -> None:
+        while not done.is_set():
+            if said := watch.describe():
+                seen.append(said)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=look)
+    thread.start()
+    try:
+        complete(model, 4, max_tokens=64, seed=5)
+    finally:
+        done.set()
+        thread.join()
+    decoding = [s for s in seen if s.startswith("model: decoding")]
+    assert decoding, seen
+    assert any("tok/s" in s for s in decoding)
+    assert watch.describe() is None

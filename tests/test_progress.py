@@ -213,3 +213,37 @@ def test_ctrl_c_mid_eval_leaves_nothing_behind_and_resume_completes(docker_engin
     summary = json.loads((tmp_path / "intr" / "summary.json").read_text())
     assert summary["complete"] and set(summary["issues"]) == set(ISSUES)
     assert {iid: i["n"] for iid, i in summary["issues"].items()} == dict.fromkeys(ISSUES, 4)
+
+
+def test_the_model_servers_step_is_read_from_its_slots_and_shown():
+    from agents.servers import SlotWatch
+    from harness.progress import RunState, plain_line
+
+    watch = SlotWatch("http://127.0.0.1:9/v1")
+    prompt = {"is_processing": True, "n_prompt_tokens": 1463, "n_prompt_tokens_processed": 512,
+              "next_token": [{"n_decoded": 0}]}  # fmt: skip
+    idle = {"is_processing": False, "next_token": [{"n_decoded": 0}]}
+    assert watch.read([idle, idle], 0.0) is None
+    assert watch.read([prompt, idle], 1.0) == "model: evaluating the prompt (512 of 1,463 tokens)"
+    busy = [{"is_processing": True, "next_token": [{"n_decoded": 40}]}] * 3
+    assert watch.read(busy, 2.0) == "model: decoding 3 sequence(s), 120 tokens so far"
+    later = [{"is_processing": True, "next_token": {"n_decoded": 50}}] * 3  # the older shape
+    said = watch.read(later, 4.0)
+    assert said == "model: decoding 3 sequence(s), 150 tokens so far, 15.0 tok/s"
+    one_left = [{"is_processing": True, "next_token": [{"n_decoded": 60}]}]  # two finished
+    assert watch.read(one_left, 5.0) == "model: decoding 1 sequence(s), 60 tokens so far"
+    assert watch.read([{**one_left[0], "next_token": [{"n_decoded": 80}]}], 15.0).endswith(
+        ", 2.0 tok/s"
+    )
+    assert watch.read(later, 40.0).endswith("150 tokens so far")  # the window forgets 5 and 15
+    assert watch.describe() is None  # nothing answers on port 9
+    state = RunState("r", ["a"], 4)
+    state.step = said
+    assert plain_line(state).endswith("; " + said)
+    from rich.console import Console
+
+    from harness.progress import render
+
+    console = Console(width=120, record=True)
+    console.print(render(state))
+    assert said in console.export_text()

@@ -4,6 +4,8 @@ and eval, the live view, and the exit status of a run that did not finish its jo
 from __future__ import annotations
 
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -111,9 +113,34 @@ def generate_and_verify(evaluation, state, pipe, model, agent: Agent, output, li
     """Start the model, make the agent, run with the live view."""
     from harness import wiring
 
-    with wiring.model_backend(model.spec()) as backend:
+    say = (lambda _: None) if output.quiet else (lambda m: console.print(m, markup=False))
+    with wiring.model_backend(model.spec(), say) as backend, watching(backend, state):
         evaluation.agent = make_agent(agent, backend, pipe, limits)
         run_with_progress(evaluation, state, pipe, output)
+
+
+@contextmanager
+def watching(backend, state, every_s: float = 1.0):
+    """While the block runs, the state's `step` says what the model server is doing, where it
+    can say (llama-server's /slots): a CPU model takes minutes before its first sample."""
+    watch = getattr(backend, "watch", None)
+    if watch is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def look() -> None:
+        while not stop.wait(every_s):
+            state.step = watch.describe() or ""
+
+    thread = threading.Thread(target=look, daemon=True, name="model-watch")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        state.step = ""
 
 
 def resume_command(run_id: str) -> str:
