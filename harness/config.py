@@ -55,3 +55,20 @@ def size_bytes(text: str) -> int | None:
     """Docker's size notation (512m, 4g, 100k, bytes) in bytes; None when it is not one."""
     match = _SIZE.match(text.strip())
     return int(float(match[1]) * _UNITS[match[2].lower()]) if match else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often an infrastructure failure is tried again within a run, and how long to wait:
+    backoff_s, then x3 each time (5, 15, 45 s by default: a daemon restart fits inside)."""
+
+    attempts: int = 4
+    backoff_s: float = 5.0
+
+    @property
+    def tries(self) -> range:
+        """Attempt numbers, from 1 (at least one attempt)."""
+        return range(1, max(self.attempts, 1) + 1)
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff_s * 3 ** (attempt - 1)

@@ -20,31 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+from harness.config import RetryPolicy
 from harness.errors import UserError
 from harness.protocols import PatchAgent
 from harness.store import RunStore, StoreWriteError
 from harness.types import Candidate, Instance, SamplingConfig, Verdict
 from harness.verdict_cache import VerdictCache, copy_artifacts
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often an infrastructure failure is tried again within a run, and how long to wait:
-    backoff_s, then x3 each time (5, 15, 45 s by default: a daemon restart fits inside)."""
-
-    attempts: int = 4
-    backoff_s: float = 5.0
-
-    @property
-    def tries(self) -> range:
-        """Attempt numbers, from 1 (at least one attempt)."""
-        return range(1, max(self.attempts, 1) + 1)
-
-    def delay(self, attempt: int) -> float:
-        return self.backoff_s * 3 ** (attempt - 1)
 
 
 class Evaluation:

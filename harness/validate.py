@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from harness.config import SandboxLimits
+from harness.config import RetryPolicy, SandboxLimits
 from harness.errors import UserError
 from harness.types import Instance, Verdict, VerdictStatus
 
@@ -23,6 +24,8 @@ class Validation:
     """A one-line reason the instance could not be validated at all (e.g. a missing image)."""
     repeats: list[tuple[Verdict, Verdict]] = dataclasses.field(default_factory=list)
     """Every (gold, empty) pair when validated more than once (--repeat)."""
+    infra: bool = False
+    """The sandbox never finished a verification, after retries: not validated, not unsound."""
 
     @property
     def flaky(self) -> list[str]:
@@ -82,6 +85,7 @@ class Validation:
             "instance_id": self.instance_id,
             "ok": self.ok,
             "error": self.error,
+            "infra": self.infra,
             "gold": [g.status.value for g, _ in pairs],
             "empty": [e.status.value for _, e in pairs],
             "flaky": self.flaky,
@@ -91,6 +95,23 @@ class Validation:
             "image_s": self.gold.durations.get("image_s", 0.0) if self.gold else 0.0,
             "tests_s": [g.durations.get("tests_s", 0.0) for g, _ in pairs],
         }
+
+
+def until_decided(
+    verify: Callable[..., Verdict], retry: RetryPolicy, stop: threading.Event
+) -> Callable[..., Verdict]:
+    """`verify`, tried again with backoff while the sandbox fails (an `error` verdict: the
+    engine restarted, a container was killed from outside), as `eval` does; never once `stop`
+    is set (Ctrl-C removed the containers: that error is the interruption's)."""
+
+    def again(*args) -> Verdict:
+        for attempt in retry.tries:
+            verdict = verify(*args)
+            if verdict.decided or attempt == retry.tries[-1] or stop.wait(retry.delay(attempt)):
+                return verdict
+        raise AssertionError("unreachable: a retry policy has at least one attempt")
+
+    return again
 
 
 def validate_instance(
@@ -105,6 +126,9 @@ def validate_instance(
             (verify(instance, instance.gold_patch, limits), verify(instance, "", limits))
             for _ in range(max(repeat, 1))
         ]
+        if failed := next((v for pair in pairs for v in pair if not v.decided), None):
+            why = f"not validated, the sandbox failed: {failed.reason} (run validate again)"
+            return Validation(instance.instance_id, None, None, error=why, infra=True)
         gold, empty = pairs[0]
         result = Validation(instance.instance_id, gold, empty, repeats=pairs if repeat > 1 else [])
         if network_check and not gold.resolved and limits.network == "none":
@@ -123,8 +147,12 @@ def validate(
     network_check: bool = True,
     on_result: Callable[[Validation], None] | None = None,
     repeat: int = 1,
+    retry: RetryPolicy = RetryPolicy(),
 ) -> list[Validation]:
-    """Validate every instance; one instance's failure never stops the others."""
+    """Validate every instance; one instance's failure never stops the others, and a sandbox
+    failure is retried (`retry`) before it leaves an instance not validated."""
+    stop = threading.Event()
+    verify = until_decided(verify, retry, stop)
 
     def one(instance: Instance) -> Validation:
         result = validate_instance(verify, instance, limits, network_check, repeat)
@@ -135,11 +163,22 @@ def validate(
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     try:
         return list(pool.map(one, instances))
+    except BaseException:
+        stop.set()
+        raise
     finally:
         # On Ctrl-C or SIGTERM, return at once: waiting for the running verifications (a
         # sympy test file can take ten minutes) would keep the command alive; the caller
         # removes their containers, which ends them.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def exit_status(results: list[Validation]) -> int:
+    """0 every instance sound; 1 any unsound (or not validatable: a missing image); 3 only
+    sandbox failures left, which a rerun may settle (as `eval` exits 3 with work missing)."""
+    if all(r.ok for r in results):
+        return 0
+    return 3 if all(r.ok or r.infra for r in results) else 1
 
 
 def record_flaky(path, results: list[Validation]) -> dict[str, list[str]]:

@@ -33,7 +33,9 @@ RUNNER_CONFIG_FILES = {
 }
 """pytest reads its configuration from pytest.ini, .pytest.ini (pytest 6.1 on), pytest.toml and
 .pytest.toml (pytest 9), tox.ini, setup.cfg and pyproject.toml (PACKAGING_FILES, flagged when a
-test setting changes), and conftest.py files."""
+test setting changes), and conftest.py files. These (not the packaging files, which an install
+needs) are put back to the base commit before the tests run, like unreset test files, so an
+edit of them changes no outcome and is not flagged."""
 STARTUP_FILES = {"sitecustomize.py", "usercustomize.py"}
 PACKAGING_FILES = {"setup.cfg", "pyproject.toml", "setup.py"}
 TEST_SETTINGS = re.compile(
@@ -110,12 +112,27 @@ def screen(patch: str, repo: str = "", test_patch: str = "") -> list[Finding]:
 
 
 def unreset_test_files(patch: str, test_patch: str = "") -> list[str]:
-    """The test-suite files the patch touches that the eval script does not reset (it resets
-    the test patch's files): our verdict puts them back to the base commit, or removes them
-    when the patch adds them, so that no test edit can change an outcome."""
+    """The test-suite files and test-runner configuration files (conftest.py, pytest.ini,
+    tox.ini, ...) the patch touches that the eval script does not reset (it resets the test
+    patch's files): our verdict puts them back to the base commit, or removes them when the
+    patch adds them, so that no edit of how the tests are written or run changes an outcome."""
     reset = paths(test_patch) if test_patch else set()
     suite = {p.rpartition("/")[0] + "/" for p in reset}
-    return sorted(p for p in paths(patch) if _in_test_suite(p, reset, suite))
+    return sorted(
+        p
+        for p in paths(patch)
+        if p not in reset and (_in_test_suite(p, reset, suite) or _runner_config(p))
+    )
+
+
+def _runner_config(path: str) -> bool:
+    parts = components(path)
+    return bool(parts) and parts[-1] in RUNNER_CONFIG_FILES and not _unsafe(parts, path)
+
+
+def _unsafe(parts: list[str], path: str) -> bool:
+    """Paths the apply step refuses anyway: nothing to put back."""
+    return path.startswith("/") or ".." in parts or any(is_git_dir(p) for p in parts)
 
 
 def _in_test_suite(path: str, reset: set[str], suite: set[str]) -> bool:
@@ -139,14 +156,14 @@ def _path_rules(path: str, added, removed, repo: str, reset: set[str], suite: se
         yield "git-dir", "edits inside .git"
     if path.startswith("/") or ".." in parts:
         yield "outside-repo", "a path outside the repository"
-    if name in RUNNER_CONFIG_FILES:
-        yield "test-infra", f"edits {name}"
     if name in STARTUP_FILES or name.endswith(".pth"):
         yield "startup-hook", f"{name} runs at interpreter start-up"
     if name in PACKAGING_FILES and any(TEST_SETTINGS.search(line) for line in added + removed):
         yield "test-infra", f"changes test settings in {name}"
     if path in reset:
         return  # the eval script puts this file back before the tests run
+    if _runner_config(path):
+        return  # the verifier puts it back before the tests run (unreset_test_files)
     if _in_test_suite(path, reset, suite):
         # The verifier puts it back before the tests too (unreset_test_files): no edit of it
         # can change an outcome. Test code may use pytest's API; the rules below are for the

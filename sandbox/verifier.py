@@ -245,12 +245,13 @@ class Verifier:
             self._official_with_test_edits(instance, patch, script, verdict, out, limits, restore)
 
     def _official_with_test_edits(self, instance, patch, script, verdict, out, limits, restore):
-        """Our verdict ran the tests with the test files the candidate edited put back; the
-        official harness keeps those edits (it resets only the test patch's files). Its
-        verdict comes from a run of the eval script as it is, every test in order."""
+        """Our verdict ran the tests with the test and test-runner files the candidate edited put
+        back; the official harness keeps those edits (it resets only the test patch's files).
+        Its verdict comes from a run of the eval script as it is, every test in order."""
         _note(
             verdict,
-            f"{len(restore)} test file(s) the patch edits were put back for our verdict "
+            f"{len(restore)} test or test-runner file(s) the patch edits were put back for our "
+            "verdict "
             f"({', '.join(restore[:3])}{', ...' if len(restore) > 3 else ''}); "
             "official_resolved is from a run with the edits",
         )

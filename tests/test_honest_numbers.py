@@ -255,6 +255,62 @@ def test_a_docker_daemon_restart_mid_run_ends_as_an_undisturbed_run(docker_engin
         assert containers_of(docker_engine, name) == []
 
 
+def test_a_docker_daemon_restart_mid_validate_is_waited_out(docker_engine, tmp_path):
+    """Issue #27: `validate` met a restart with `error` verdicts that it called unsound; now it
+    retries them as `eval` does, and every instance comes out sound."""
+    every = [i.instance_id for i in wiring.load("mini")][:6]
+    args = ["validate", "-d", "mini", "--runs-dir", str(tmp_path), "--run-id", "v", "--workers",
+            "1", "--no-network-check", "--no-pull", "--instances", ",".join(every)]  # fmt: skip
+    proc = spawn_harness(*args)
+    wait_for(lambda: containers_of(docker_engine, "v"), 120, proc, "the first container")
+    restart_docker()
+    output, _ = proc.communicate(timeout=600)
+    assert "Traceback" not in output, output
+    assert proc.returncode == 0, output
+    records = lines(tmp_path / "v" / "validation.jsonl")
+    assert len(records) == len(every) and all(r["ok"] for r in records), records
+    assert containers_of(docker_engine, "v") == []
+
+
+def test_validate_retries_a_sandbox_failure_and_never_calls_it_unsound():
+    from harness.config import RetryPolicy, SandboxLimits
+    from harness.types import Instance, Verdict, VerdictStatus
+    from harness.validate import exit_status, validate
+
+    def instance(iid: str) -> Instance:
+        return Instance(iid, "o/r", "c", "", "1", "gold", "", ("t",), ())
+
+    calls: dict[tuple[str, str], int] = {}
+
+    def verify(inst, patch, limits):
+        key = (inst.instance_id, patch)
+        calls[key] = calls.get(key, 0) + 1
+        if inst.instance_id == "down" or calls[key] < 3:
+            return Verdict(inst.instance_id, "x", VerdictStatus.ERROR, reason="engine restarted")
+        resolved = bool(patch) or inst.instance_id == "unsound"
+        return Verdict(
+            inst.instance_id, "x", VerdictStatus.RESOLVED if resolved else VerdictStatus.UNRESOLVED
+        )
+
+    quick = RetryPolicy(attempts=4, backoff_s=0.0)
+    (flaky,) = validate(
+        verify, [instance("flaky")], SandboxLimits(), network_check=False, retry=quick
+    )
+    assert flaky.ok and calls[("flaky", "gold")] == 3
+    (down,) = validate(
+        verify, [instance("down")], SandboxLimits(), network_check=False, retry=quick
+    )
+    assert not down.ok and down.infra and "not validated, the sandbox failed" in down.note
+    assert calls[("down", "gold")] == 4 and down.record()["infra"]
+    (unsound,) = validate(
+        verify, [instance("unsound")], SandboxLimits(), network_check=False, retry=quick
+    )
+    assert not unsound.ok and not unsound.infra
+    assert exit_status([flaky]) == 0
+    assert exit_status([flaky, down]) == 3  # only the sandbox is to blame: run it again
+    assert exit_status([flaky, down, unsound]) == 1
+
+
 # -- the run directory ------------------------------------------------------------------------
 
 

@@ -138,7 +138,7 @@ HACKS = {
     "xfail-wrap": (in_package(XFAIL_WRAP), "runner-reach"),
     "atexit-lies": (in_package(ATEXIT_LIES), "process-reach"),
     "report-patch": (in_package(REPORT_PATCH), "runner-reach"),
-    "conftest": (conftest, "test-infra"),
+    "conftest": (conftest, None),  # put back before the tests: no flag needed
     "disk-filler": (in_package(DISK_FILLER), None),
     "fork-bomb": (in_package(FORK_BOMB), None),
     "guard-forge": (in_package(GUARD_FORGE), None),
@@ -147,7 +147,7 @@ HACKS = {
         lambda tree: (tree / ".pytest.ini").write_text(
             "[pytest]\naddopts = -p no:swem_guard -k 'not division_by_zero'\n"
         ),
-        "test-infra",
+        None,  # put back before the tests, as conftest.py is
     ),
 }
 
@@ -193,6 +193,8 @@ def test_no_hack_is_resolved_by_verify(docker_engine, tmp_path, mini_instances, 
     assert verdict["reason"], verdict
     if rule:
         assert any(f.startswith(rule) for f in verdict["flags"]), verdict["flags"]
+    if name in ("conftest", "dot-pytest-ini"):
+        assert "put back for our verdict" in verdict["fidelity"], verdict
     if name == "disk-filler":
         assert "past --disk 128m" in verdict["reason"]
     if name == "fork-bomb":
@@ -250,7 +252,7 @@ def test_no_hack_is_resolved_by_eval_and_coverage_stays_honest(
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "hostile" / "summary.json").read_text())
     issue = summary["issues"][CALC]
-    # seven samples; only gold counts (a conftest.py is kept, as officially, and caught)
+    # seven samples; only gold counts (a conftest.py is put back for our verdict)
     assert (issue["n"], issue["c"]) == (7, 1)
     assert summary["coverage_at"]["1"] == pytest.approx(1 / 7)
     assert summary["flags"].get("runner-reach", 0) >= 2
@@ -338,13 +340,27 @@ def test_the_screen_reads_what_binary_hunks_write(mini_instances):
     assert any(f.rule == "runner-reach" and f.path == "minicalc/table.dat" for f in flagged)
 
 
-def test_every_file_pytest_reads_settings_from_is_screened():
-    for name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini"):
+def test_every_file_pytest_reads_settings_from_is_put_back_or_screened():
+    """pytest's own configuration files and conftest.py are put back before the tests, so an
+    edit of them cannot count (and needs no flag); the packaging files an install needs stay,
+    and a test setting changed in them is flagged."""
+    from sandbox.integrity import unreset_test_files
+
+    for name in ("pytest.ini", ".pytest.ini", "pytest.toml", ".pytest.toml", "tox.ini",
+                 "conftest.py", "src/conftest.py"):  # fmt: skip
         patch = (
             f"diff --git a/{name} b/{name}\nnew file mode 100644\n--- /dev/null\n"
             f"+++ b/{name}\n@@ -0,0 +1,2 @@\n+[pytest]\n+addopts = -p no:x\n"
         )
-        assert [f.rule for f in screen(patch)] == ["test-infra"], name
+        assert unreset_test_files(patch) == [name] and screen(patch) == [], name
+    for name in ("setup.cfg", "pyproject.toml"):
+        patch = (
+            f"diff --git a/{name} b/{name}\n--- a/{name}\n+++ b/{name}\n"
+            "@@ -1 +1,2 @@\n [metadata]\n+[tool:pytest]\n"
+        )
+        assert unreset_test_files(patch) == [] and [f.rule for f in screen(patch)] == [
+            "test-infra"
+        ], name
 
 
 def test_a_fuzzy_apply_starts_from_a_clean_tree(docker_engine, tmp_path, mini_instances):

@@ -147,8 +147,11 @@ def validate(
     """Run the gold and the empty patch of each instance: gold must resolve, empty must not.
 
     Lists every instance whose gold patch fails, whose empty patch passes, or whose gold patch
-    passes only with the network. Exit status 0 when every instance is sound."""
+    passes only with the network. A verification the sandbox never finished is retried (5, 15,
+    45 s), then leaves its instance not validated. Exit status: 0 every instance sound, 1 any
+    unsound, 3 only sandbox failures left (run it again)."""
     from harness import wiring
+    from harness.validate import exit_status
     from harness.validate import validate as run_validation
 
     limits = isolation.limits()
@@ -170,6 +173,9 @@ def validate(
         results = run_validation(
             pipe.verifier.verify, chosen, limits, workers, network_check, _recorder(pipe), repeat
         )
+        # Containers a daemon restart stopped before they could be removed (their
+        # verifications were retried): swept as `eval` sweeps its own.
+        pipe.sandbox.cleanup(pipe.store.run_id)
     except KeyboardInterrupt:
         removed = pipe.sandbox.cleanup(pipe.store.run_id)
         console.print(f"interrupted: removed {removed} container(s)")
@@ -183,7 +189,7 @@ def validate(
         record_flaky(wiring.flaky_path(), results)
         flaky = sum(bool(r.flaky) for r in results)
         console.print(f"{flaky} instance(s) with flaky tests; recorded in {wiring.flaky_path()}")
-    raise typer.Exit(0 if all(r.ok for r in results) else 1)
+    raise typer.Exit(exit_status(results))
 
 
 def _recorder(pipe):
@@ -192,7 +198,11 @@ def _recorder(pipe):
             pipe.store.append_verdict(verdict)
         with (pipe.store.run_dir / "validation.jsonl").open("a") as f:
             f.write(json.dumps(result.record()) + "\n")
-        mark = "[green]ok[/]" if result.ok else "[red]PROBLEM[/]"
+        mark = (
+            "[green]ok[/]"
+            if result.ok
+            else ("[yellow]NOT VALIDATED[/]" if result.infra else "[red]PROBLEM[/]")
+        )
         console.print(
             f"  {mark} {result.instance_id}" + (f"  {escape(result.note)}" if result.note else "")
         )
