@@ -255,9 +255,9 @@ def test_a_docker_daemon_restart_mid_run_ends_as_an_undisturbed_run(docker_engin
         assert containers_of(docker_engine, name) == []
 
 
-def test_a_docker_daemon_restart_mid_validate_is_waited_out(docker_engine, tmp_path):
-    """Issue #27: `validate` met a restart with `error` verdicts that it called unsound; now it
-    retries them as `eval` does, and every instance comes out sound."""
+def test_a_docker_daemon_restart_mid_validate_or_verify_is_waited_out(docker_engine, tmp_path):
+    """Issue #27: `validate` met a restart with `error` verdicts that it called unsound, and
+    `verify` called one "not resolved"; now both retry as `eval` does."""
     every = [i.instance_id for i in wiring.load("mini")][:6]
     args = ["validate", "-d", "mini", "--runs-dir", str(tmp_path), "--run-id", "v", "--workers",
             "1", "--no-network-check", "--no-pull", "--instances", ",".join(every)]  # fmt: skip
@@ -270,6 +270,13 @@ def test_a_docker_daemon_restart_mid_validate_is_waited_out(docker_engine, tmp_p
     records = lines(tmp_path / "v" / "validation.jsonl")
     assert len(records) == len(every) and all(r["ok"] for r in records), records
     assert containers_of(docker_engine, "v") == []
+    proc = spawn_harness("verify", "-d", "mini", "-i", MINICALC, "--patch", "gold", "--runs-dir",
+                         str(tmp_path), "--run-id", "one", "--no-pull")  # fmt: skip
+    wait_for(lambda: containers_of(docker_engine, "one"), 120, proc, "the container")
+    restart_docker()
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in output, output
+    assert containers_of(docker_engine, "one") == []
 
 
 def test_validate_retries_a_sandbox_failure_and_never_calls_it_unsound():

@@ -68,8 +68,13 @@ def verify(
 ) -> None:
     """Verify one patch for one instance in a fresh container and print the verdict.
 
-    Exit status: 0 resolved, 1 not resolved, 2 a usage or setup error."""
+    Exit status: 0 resolved, 1 not resolved, 2 a usage or setup error, 3 the sandbox failed
+    (after retries at 5, 15 and 45 s: run it again)."""
+    import threading
+
     from harness import wiring
+    from harness.config import RetryPolicy
+    from harness.validate import until_decided
 
     limits = isolation.limits()
     (target,) = wiring.load(dataset, split, [instance])
@@ -85,8 +90,10 @@ def verify(
         full_tests=full_tests,
     )
     try:
-        verdict = pipe.verifier.verify(target, text)
+        verify = until_decided(pipe.verifier.verify, RetryPolicy(), threading.Event())
+        verdict = verify(target, text)
         pipe.store.append_verdict(verdict)
+        pipe.sandbox.cleanup(pipe.store.run_id)  # what a daemon restart stopped, unremoved
     finally:
         pipe.store.unlock()
     if as_json:
@@ -95,7 +102,7 @@ def verify(
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print_verdict(verdict)
-    raise typer.Exit(0 if verdict.resolved else 1)
+    raise typer.Exit(0 if verdict.resolved else (1 if verdict.decided else 3))
 
 
 def print_verdict(verdict) -> None:
