@@ -131,10 +131,11 @@ def test_a_resumed_embedded_run_is_priced_on_the_samples_it_has_left(capsys):
     from harness.cli.options import Agent
 
     issues = [NS(instance_id="a"), NS(instance_id="b"), NS(instance_id="c")]
-    store = NS(candidates=lambda: [NS(instance_id="a")] * 16 + [NS(instance_id="b")] * 10)
+    had = [NS(instance_id="a", missing=False)] * 16 + [NS(instance_id="b", missing=False)] * 10
+    store = NS(candidates=lambda: had + [NS(instance_id="b", missing=True)])  # asked again
     left = generate._samples_left(store, issues, 16)
     assert left == [0, 6, 16]
-    generate._print_estimate("embedded:1.5b", Agent(), left, 16)
+    generate._print_estimate("embedded:1.5b", Agent(), lambda: left, 16)
     printed = " ".join(capsys.readouterr().out.split())
     prompts = min(Agent().locations, 6) + min(Agent().locations, 16)
     assert "resuming: 22 of 48 samples left" in printed

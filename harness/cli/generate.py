@@ -203,7 +203,7 @@ def eval_command(
             imported.candidates = [c for c in imported.candidates if c.instance_id in kept]
         console.print(f"eval {run_id}: {len(chosen)} issue(s) x {samples} sample(s), model {label}")
         if not imported:
-            _print_estimate(label, agent, _samples_left(store, chosen, samples), samples)
+            _print_estimate(label, agent, lambda: _samples_left(store, chosen, samples), samples)
         evaluation, state = common.evaluation(
             pipe, chosen, samples, sampling, label,
             (model.issue_concurrency(gen_concurrency), verify_workers), reliability,
@@ -221,11 +221,11 @@ def eval_command(
 
 def _samples_left(store, chosen, samples: int) -> list[int]:
     """Per issue, the samples still to draw (all of them, unless --resume found some)."""
-    have = Counter(c.instance_id for c in store.candidates())
+    have = Counter(c.instance_id for c in store.candidates() if not c.missing)
     return [max(0, samples - have[i.instance_id]) for i in chosen]
 
 
-def _print_estimate(label: str, agent: Agent, left: list[int], samples: int) -> None:
+def _print_estimate(label: str, agent: Agent, samples_left, samples: int) -> None:
     """An embedded (CPU) model: what the run will cost here, before the first sample. A resumed
     run is priced on what is left: each issue's missing samples, one prompt per location."""
     if not label.startswith("embedded") or agent.agent != "agentless":
@@ -233,6 +233,7 @@ def _print_estimate(label: str, agent: Agent, left: list[int], samples: int) -> 
     from agents.model_store import by_spec, estimate
 
     model = by_spec(label)
+    left = samples_left()  # read only here: a served model's run needs no estimate
     prompts = sum(min(agent.locations, n) for n in left)
     guess = estimate(model, prompts, agent.prompt_tokens, sum(left))
     if sum(left) < len(left) * samples:
