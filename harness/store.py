@@ -340,8 +340,15 @@ class RunStore:
             return list(self._read[1])  # unchanged since the last read (report reads twice)
         latest: dict[tuple[str, int], Candidate] = {}
         drop = () if raw_output else ("raw_output",)
-        for r in self.stream("candidates.jsonl", drop):
-            r["edited_files"] = tuple(r["edited_files"])
+        shared: dict[Any, Any] = {}  # one copy of each patch and location list: at k = 250
+        for r in self.stream("candidates.jsonl", drop):  # most samples repeat a patch
+            if r.get("patch_sha"):
+                r["patch"] = shared.setdefault(("patch", r["patch_sha"]), r["patch"])
+            r["edited_files"] = shared.setdefault(
+                tuple(r["edited_files"]), tuple(r["edited_files"])
+            )
+            if "locations" in r:
+                r["locations"] = shared.setdefault(tuple(r["locations"]), tuple(r["locations"]))
             c = Candidate(**{"raw_output": None, **r})
             latest[(c.instance_id, c.sample_index)] = c
         self._read = (version, list(latest.values()))
