@@ -174,3 +174,28 @@ def test_a_body_without_the_docstring_keeps_the_functions_docstring(tmp_path):
     files = Files(tmp_path)
     SpanRewrite().apply("```python\nreturn math.pi * r**2\n```", files, [unit])
     assert files.read("a.py") == source.replace("3.14", "math.pi")
+
+
+def test_a_runs_stored_answers_replay_through_todays_extraction(tmp_path):
+    """scripts/replay_answers.py: a body-only answer of the 0.5B's mini run, refused then,
+    becomes a patch now (no model call: the stored answer is extracted again)."""
+    import importlib.util
+    import json
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("replay", ROOT / "scripts" / "replay_answers.py")
+    replay = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replay)
+    answer = '```python\n    return len(text.split(" "))  # Corrected line_count function\n```'
+    record = {
+        "instance_id": "swe-monkeys__textkit-4", "sample_index": 0, "patch": "",
+        "patch_sha": None, "reason": "the answer rewrites no function", "raw_output": answer,
+        "prompt_tokens": 1, "completion_tokens": 1, "latency_s": 1.0, "finish_reason": "stop",
+        "edited_files": [], "locations": ["textkit/count.py::line_count@9-11"],
+    }  # fmt: skip
+    (tmp_path / "candidates.jsonl").write_text(json.dumps(record) + "\n")
+    before, after, new = replay.replay(tmp_path, "mini")
+    assert (before["valid"], after["valid"]) == (0, 1)
+    (((iid, _), patch),) = new.items()
+    assert iid == "swe-monkeys__textkit-4" and '+    return len(text.split(" "))' in patch
