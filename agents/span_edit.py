@@ -188,7 +188,7 @@ def _only_the_unit(code: list[str], span: Unit, old: list[str]) -> list[str]:
     body_only = (
         tree.body and not defs and not any(isinstance(n, ast.ClassDef) for n in ast.walk(tree))
     )
-    if body_only and (whole := _under_own_header(text, old)):
+    if body_only and (whole := _under_own_header(text, tree, old)):
         return whole
     mine = [n for n in defs if n.name == name]
     if not mine:
@@ -199,7 +199,7 @@ def _only_the_unit(code: list[str], span: Unit, old: list[str]) -> list[str]:
     return text.split("\n")[first - 1 : node.end_lineno]
 
 
-def _under_own_header(body: str, old: list[str]) -> list[str] | None:
+def _under_own_header(body: str, parsed: ast.Module, old: list[str]) -> list[str] | None:
     """The shown function's header (decorators, the `def` lines up to its first statement)
     with `body` indented as its old body was; None where the header cannot be told apart."""
     try:
@@ -213,7 +213,7 @@ def _under_own_header(body: str, old: list[str]) -> list[str] | None:
         return None
     indent = " " * _indent(old[node.body[0].lineno - 1])
     first = node.body[0]
-    if _is_docstring(first) and not _is_docstring(ast.parse(body).body[0]) and len(node.body) > 1:
+    if _is_docstring(first) and not _is_docstring(parsed.body[0]) and len(node.body) > 1:
         first = node.body[1]  # the answer left the docstring out: it stays
     return old[: first.lineno - 1] + [indent + ln if ln.strip() else "" for ln in body.split("\n")]
 

@@ -107,6 +107,7 @@ def until_decided(
     def again(*args) -> Verdict:
         for attempt in retry.tries:
             verdict = verify(*args)
+            verdict.attempts = attempt  # as eval records it
             if verdict.decided or attempt == retry.tries[-1] or stop.wait(retry.delay(attempt)):
                 return verdict
         raise AssertionError("unreachable: a retry policy has at least one attempt")

@@ -303,7 +303,7 @@ def test_validate_retries_a_sandbox_failure_and_never_calls_it_unsound():
     (flaky,) = validate(
         verify, [instance("flaky")], SandboxLimits(), network_check=False, retry=quick
     )
-    assert flaky.ok and calls[("flaky", "gold")] == 3
+    assert flaky.ok and calls[("flaky", "gold")] == 3 and flaky.gold.attempts == 3
     (down,) = validate(
         verify, [instance("down")], SandboxLimits(), network_check=False, retry=quick
     )
