@@ -118,13 +118,21 @@ def main() -> None:
         new = grouped(runs / "appends" / "candidates.jsonl", sample)
         run = runs / "big"
         write_run(run, args.issues, args.k)
+        tiny = runs / "tiny"  # what a report costs whatever the run's size: the imports
+        write_run(tiny, 3, 10)
+
+        def report(source: Path, out: str, *more: str) -> list[str]:
+            return [HARNESS, "report", str(source), "--out", str(Path(tmp) / out), *more]
+
         size = (run / "candidates.jsonl").stat().st_size / 2**20
         rows = [
-            ("report", [HARNESS, "report", str(run), "--out", str(Path(tmp) / "out")]),
+            ("report", report(run, "out")),
+            ("report --html", report(run, "web", "--html")),
             (
-                "report --html",
-                [HARNESS, "report", str(run), "--out", str(Path(tmp) / "web"), "--html"],
-            ),  # fmt: skip
+                "report --html --no-plots (the site alone)",
+                report(run, "site", "--html", "--no-plots"),
+            ),
+            ("report --html of a 3 x 10 run (the fixed cost)", report(tiny, "tiny", "--html")),
             ("status", [HARNESS, "status", str(run)]),
             ("ls (first: summarises)", [HARNESS, "ls", "--runs-dir", str(runs)]),
             ("ls (again: unchanged runs)", [HARNESS, "ls", "--runs-dir", str(runs)]),

@@ -162,20 +162,17 @@ def _run_view(store: RunStore, summary: dict, files: dict[str, str], extra: dict
 def _issue_files(store: RunStore, summary: dict, out_dir: Path, run: int) -> tuple[dict, dict]:
     """One script per issue with its distinct patches; the issue's file name by id, and what
     the issue table shows beside the summary (container seconds, the location shown first)."""
-    verdicts = store.final_verdicts()
     signals = _signals(store)
-    by_issue: dict[str, list[Candidate]] = defaultdict(list)
-    for c in store.candidates():
-        by_issue[c.instance_id].append(c)
     files, extra = {}, {}
-    for n, iid in enumerate(summary["issues"]):
+    for n, iid in enumerate(summary["issues"]):  # an issue at a time, as the summary reads them
         name = f"issues/r{run}-{n}.js"
-        cands = _candidates(store, by_issue.get(iid, []), verdicts, signals, out_dir)
+        issue_cands = store.issue_candidates(iid)
+        cands = _candidates(store, issue_cands, store.issue_verdicts(iid), signals, out_dir)
         data = {"id": iid, "candidates": cands, "judge": signals.get(("judge", iid, ""))}
         key = _js([run, iid])
         _write_whole(out_dir / name, f"window.issueLoaded({key}, {_js(data)});\n")
         files[iid] = name
-        first = min(by_issue.get(iid, []), key=lambda c: c.sample_index, default=None)
+        first = issue_cands[0] if issue_cands else None
         extra[iid] = {
             "container_s": round(
                 sum((c["verdict"] or {}).get("durations", {}).get("total_s", 0.0) for c in cands),

@@ -85,6 +85,7 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     paths = []
     for x_kind in ("samples", "cost"):
@@ -115,6 +116,8 @@ def plot(summaries: list[dict], out_dir: Path) -> list[Path]:
                     label=f"{s['run_id']} fit",
                 )
         ax.set_xscale("log")
+        # plain numbers (1, 10, 100) rather than powers of ten: k and dollars read as counts
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.set_ylim(0, min(1.0, max(highest * 1.15, 0.02)))  # scaled to the data
         ax.set_xlabel("samples per issue (k)" if x_kind == "samples" else "cost (USD)")
         ax.set_ylabel("coverage (issues solved by any of k samples)")
@@ -187,21 +190,23 @@ def predictions(
 
     selector(chosen_by)  # a one-line error for an unknown name
     as_given = summary.get("mode") == "predictions"
-    candidates = store.candidates(raw_output=as_given)
-    patches = {(c.instance_id, c.patch_sha): c.patch for c in candidates if c.patch_sha}
-    raw = {(c.instance_id, c.sample_index): c.raw_output or "" for c in candidates}
     return [
         {
             "instance_id": iid,
             "model_name_or_path": model_name,
-            # predictions mode: the file's own patch, its text whatever our verdict says
-            "model_patch": raw.get((iid, issue["prediction"]["sample_index"]), "")
-            if issue.get("prediction")
-            else patches.get((iid, issue["picks"][chosen_by]), ""),
+            "model_patch": _predicted(store.issue_candidates(iid, as_given), issue, chosen_by),
         }
         for iid, issue in summary["issues"].items()
         if issue["samples"] or not as_given  # an issue the file has no row for: none
     ]
+
+
+def _predicted(cands: list, issue: dict, chosen_by: str) -> str:
+    if issue.get("prediction"):  # predictions mode: the file's own patch, whatever our verdict
+        index = issue["prediction"]["sample_index"]
+        return next((c.raw_output or "" for c in cands if c.sample_index == index), "")
+    pick = issue["picks"][chosen_by]
+    return next((c.patch for c in cands if pick and c.patch_sha == pick), "")
 
 
 def coverage_at(summary: dict, k: int) -> float:
@@ -315,7 +320,12 @@ def write_report(
     out_dir: Path,
     include_flagged: bool | None = None,
     chosen_by: str = "vote",
+    html_dir: Path | None = None,
+    plots: bool = True,
 ) -> dict[str, Any]:
+    """The report's files in out_dir and, given html_dir, the site there. Runs are read an
+    issue at a time; the site is written before the plots and the stores' indexes let go
+    between, so matplotlib's fixed ~55 MB add to as little as they can (bench_store)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = [load_summary(d, include_flagged) for d in run_dirs]
     summaries = [s for _, s in loaded]
@@ -328,10 +338,17 @@ def write_report(
         (out_dir / official_report_name(s)).write_text(
             json.dumps(official_report(s, chosen_by), indent=4) + "\n"
         )
-    plots = plot(summaries, out_dir)
+    site = None
+    if html_dir is not None:
+        from harness.html_report import write_html
+
+        site = write_html(loaded, html_dir)
+    for store, _ in loaded:
+        store.forget()
+    drawn = plot(summaries, out_dir) if plots else []
     matched = flops_matched(summaries[0], summaries[1]) if len(summaries) == 2 else []
-    (out_dir / "report.md").write_text(markdown(summaries, plots, matched))
+    (out_dir / "report.md").write_text(markdown(summaries, drawn, matched))
     (out_dir / "summary.json").write_text(
         json.dumps({"runs": summaries, "flops_matched": matched}, indent=2, sort_keys=True)
     )
-    return {"summaries": summaries, "plots": plots, "matched": matched, "loaded": loaded}
+    return {"summaries": summaries, "plots": drawn, "matched": matched, "site": site}

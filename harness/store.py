@@ -14,9 +14,10 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -63,6 +64,7 @@ class RunStore:
         self._lock = threading.Lock()
         self._files: dict[str, Any] = {}
         self._read: tuple[Any, list[Candidate]] | None = None
+        self._index: dict[str, tuple[Any, dict[str, dict[Any, int]]]] = {}
         self._synced_at = time.monotonic()
         self._lock_fd: int | None = None
 
@@ -275,7 +277,7 @@ class RunStore:
     def stream(self, name: str, drop: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
         """The records one by one, checked, without the fields in `drop`."""
         check = _CHECKS.get(name, _is_object)
-        for number, record, why in _lines(self.run_dir / name, check):
+        for number, record, why, _ in _lines(self.run_dir / name, check):
             if why:
                 raise StoreDamage(self.run_dir / name, number, why)
             for key in drop:
@@ -292,7 +294,7 @@ class RunStore:
             if not path.exists():
                 continue
             data = path.read_bytes()
-            bad = [(n, why) for n, _, why in _parse(data, _CHECKS.get(name, _is_object)) if why]
+            bad = [(n, why) for n, _, why, _ in _parse(data, _CHECKS.get(name, _is_object)) if why]
             if not bad:
                 continue
             raw = data.split(b"\n")
@@ -322,37 +324,79 @@ class RunStore:
     def final_verdicts(self) -> dict[tuple[str, str], Verdict]:
         """The verdict that stands for each (instance, patch): the latest decided one. An
         `error` verdict (the sandbox never finished) stands only while there is no other."""
-        out: dict[tuple[str, str], Verdict] = {}
-        for v in self.verdicts():
-            key = (v.instance_id, v.patch_sha)
-            if v.status is not VerdictStatus.ERROR or key not in out or not out[key].decided:
-                out[key] = v
-        return out
+        return _standing(self.stream("verdicts.jsonl"))
+
+    def issue_verdicts(self, instance_id: str) -> dict[tuple[str, str], Verdict]:
+        """`final_verdicts` for one issue, read from where an index of the file says its
+        records are (a report holds one issue's verdicts at a time)."""
+        at = self._offsets("verdicts.jsonl", _every_record).get(instance_id, {})
+        return _standing(self._read_at("verdicts.jsonl", at))
 
     def candidates(self, raw_output: bool = False) -> list[Candidate]:
         """One candidate per (instance, sample): the latest record, so a sample the model
         server never answered is replaced when it is asked again. The model's raw answers
         (most of the file, and no metric needs them) are left out unless asked for."""
         path = self.run_dir / "candidates.jsonl"
-        stat = path.stat() if path.exists() else None
-        version = (raw_output, stat and (stat.st_size, stat.st_mtime_ns))
+        version = (raw_output, _version(path))
         if self._read is not None and self._read[0] == version:
             return list(self._read[1])  # unchanged since the last read (report reads twice)
-        latest: dict[tuple[str, int], Candidate] = {}
+        latest: dict[str, dict[int, Candidate]] = {}  # by issue, then sample
+        shared: dict[Any, Any] = {}
+        for r in self.stream("candidates.jsonl", () if raw_output else ("raw_output",)):
+            c = _candidate(r, shared)
+            latest.setdefault(c.instance_id, {})[c.sample_index] = c
+        read = [c for samples in latest.values() for c in samples.values()]
+        self._read = (version, read)
+        return list(read)
+
+    def issue_candidates(self, instance_id: str, raw_output: bool = False) -> list[Candidate]:
+        """One issue's candidates as `candidates` gives them, by sample index, read from where
+        an index of the file says they are: a report of 300 issues x 250 samples holds one
+        issue's at a time, not 75,000 (bench/bench_store.py)."""
+        at = self._offsets("candidates.jsonl", _by_sample).get(instance_id, {})
+        shared: dict[Any, Any] = {}
         drop = () if raw_output else ("raw_output",)
-        shared: dict[Any, Any] = {}  # one copy of each patch and location list: at k = 250
-        for r in self.stream("candidates.jsonl", drop):  # most samples repeat a patch
-            if r.get("patch_sha"):
-                r["patch"] = shared.setdefault(("patch", r["patch_sha"]), r["patch"])
-            r["edited_files"] = shared.setdefault(
-                tuple(r["edited_files"]), tuple(r["edited_files"])
-            )
-            if "locations" in r:
-                r["locations"] = shared.setdefault(tuple(r["locations"]), tuple(r["locations"]))
-            c = Candidate(**{"raw_output": None, **r})
-            latest[(c.instance_id, c.sample_index)] = c
-        self._read = (version, list(latest.values()))
-        return list(latest.values())
+        return [_candidate(r, shared) for r in self._read_at("candidates.jsonl", at, drop)]
+
+    def issue_ids(self) -> list[str]:
+        """The issues with candidates, sorted."""
+        return sorted(self._offsets("candidates.jsonl", _by_sample))
+
+    def _offsets(self, name: str, key: Callable) -> dict[str, dict[Any, int]]:
+        """Issue -> key -> the byte offset of the latest record under that key (`key` gives
+        (issue, key) of a record). Every line is checked once per version of the file; the
+        index is kept until the file changes."""
+        path = self.run_dir / name
+        version = _version(path)
+        if name in self._index and self._index[name][0] == version:
+            return self._index[name][1]
+        index: dict[str, dict[Any, int]] = {}
+        for number, record, why, offset in _lines(path, _CHECKS.get(name, _is_object)):
+            if why:
+                raise StoreDamage(path, number, why)
+            issue, within = key(record, offset)
+            index.setdefault(sys.intern(issue), {})[within] = offset
+        self._index[name] = (version, index)
+        return index
+
+    def _read_at(self, name: str, at: dict[Any, int], drop: tuple[str, ...] = ()) -> list[dict]:
+        """The records at those offsets, in the order of their keys."""
+        out: list[dict] = []
+        if not at:
+            return out
+        with open(self.run_dir / name, "rb") as f:
+            for within in sorted(at):
+                f.seek(at[within])
+                record = json.loads(f.readline())
+                for field in drop:
+                    record.pop(field, None)
+                out.append(record)
+        return out
+
+    def forget(self) -> None:
+        """Let go of the candidates kept from the last read (the next read reads the file)."""
+        self._read = None
+        self._index = {}
 
     def manifest(self) -> dict[str, Any] | None:
         path = self.run_dir / "manifest.json"
@@ -365,6 +409,20 @@ class RunStore:
         if not isinstance(data, dict):
             raise UserError(f"{path}: not a readable manifest (not a JSON object)")
         return data
+
+
+_CANDIDATE_REPEATED = ("instance_id", "patch_sha", "reason", "finish_reason")
+_VERDICT_REPEATED = ("instance_id", "patch_sha", "reason", "image", "image_source", "fidelity",
+                     "network", "channel")  # fmt: skip
+"""Fields whose values recur across records (every sample names its issue, most repeat a
+patch): read back, each value is one interned string however many records hold it."""
+
+
+def _shared_strings(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    for key in keys:
+        if isinstance(record.get(key), str):
+            record[key] = sys.intern(record[key])
+    return record
 
 
 def _flock_within(fd: int, seconds: float) -> bool:
@@ -391,20 +449,23 @@ def _write_error(path: Path, exc: OSError) -> StoreWriteError:
     )
 
 
-def _lines(path: Path, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+def _lines(path: Path, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str, int]]:
     """Streamed: a record file is never held whole in memory."""
     if path.exists():
         with open(path, "rb") as f:
             yield from _parse_lines(f, check)
 
 
-def _parse(data: bytes, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
+def _parse(data: bytes, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str, int]]:
     return _parse_lines(io.BytesIO(data), check)
 
 
-def _parse_lines(lines, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str]]:
-    """(line number, record, why it is bad or ''), skipping blank lines and a torn tail."""
+def _parse_lines(lines, check: Callable[[Any], str | None]) -> Iterator[tuple[int, Any, str, int]]:
+    """(line number, record, why it is bad or '', the line's byte offset), skipping blank lines
+    and a torn tail."""
+    offset = 0
     for number, line in enumerate(lines, 1):
+        at, offset = offset, offset + len(line)
         if not line.endswith(b"\n"):
             return  # the torn tail a kill left (cut before the next append)
         if not line.strip():
@@ -412,12 +473,54 @@ def _parse_lines(lines, check: Callable[[Any], str | None]) -> Iterator[tuple[in
         try:
             record = json.loads(line.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            yield number, None, f"not UTF-8 (byte {exc.start})"
+            yield number, None, f"not UTF-8 (byte {exc.start})", at
             continue
         except json.JSONDecodeError as exc:
-            yield number, None, f"not JSON ({exc.msg})"
+            yield number, None, f"not JSON ({exc.msg})", at
             continue
-        yield number, record, check(record) or ""
+        yield number, record, check(record) or "", at
+
+
+def _version(path: Path) -> tuple[int, int] | None:
+    """What tells a record file's contents changed: records are only ever appended, and a
+    repair rewrites the file."""
+    stat = path.stat() if path.exists() else None
+    return stat and (stat.st_size, stat.st_mtime_ns)
+
+
+def _by_sample(record: dict, offset: int) -> tuple[str, int]:
+    return record["instance_id"], record["sample_index"]  # a later record replaces an earlier
+
+
+def _every_record(record: dict, offset: int) -> tuple[str, int]:
+    return record["instance_id"], offset  # every record, in the order written
+
+
+def _standing(records: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Verdict]:
+    """The verdict that stands per (instance, patch), of verdict records in the order written."""
+    out: dict[tuple[str, str], Verdict] = {}
+    for r in records:
+        v = Verdict.from_dict(_shared_strings(r, _VERDICT_REPEATED))
+        key = (v.instance_id, v.patch_sha)
+        if v.status is not VerdictStatus.ERROR or key not in out or not out[key].decided:
+            out[key] = v
+    return out
+
+
+def _candidate(record: dict[str, Any], shared: dict[Any, Any]) -> Candidate:
+    """A candidate read back: a patch, a location list or a token count that several samples
+    share is one object (at k = 250 most samples repeat a patch)."""
+    _shared_strings(record, _CANDIDATE_REPEATED)
+    for key in ("prompt_tokens", "completion_tokens"):  # a request's samples split its tokens
+        record[key] = shared.setdefault(record[key], record[key])  # evenly: few values recur
+    if record.get("patch_sha"):
+        record["patch"] = shared.setdefault(record["patch_sha"], record["patch"])
+    files = tuple(record["edited_files"])
+    record["edited_files"] = shared.setdefault(files, files)
+    if "locations" in record:
+        places = tuple(record["locations"])
+        record["locations"] = shared.setdefault(places, places)
+    return Candidate(**{"raw_output": None, **record})
 
 
 def _is_object(record: Any) -> str | None:

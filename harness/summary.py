@@ -49,12 +49,7 @@ def summarize(
     manifest = store.manifest() or {}
     identity = manifest.get("identity", {})
     price = price or PriceTable(**manifest.get("price", {}))
-    verdicts = store.final_verdicts()
     k = identity.get("samples")
-    by_issue: dict[str, list[Candidate]] = defaultdict(list)
-    for c in sorted(store.candidates(), key=lambda c: (c.instance_id, c.sample_index)):
-        if k is None or c.sample_index < k:
-            by_issue[c.instance_id].append(c)
     predictions = bool(identity.get("predictions"))
     if include_flagged is None:
         include_flagged = bool(manifest.get("include_flagged"))
@@ -71,11 +66,13 @@ def summarize(
         if r.get("base") == current.get(key[0])
     }
     issues, chosen_from = {}, []
-    for iid in identity.get("instances") or sorted(by_issue):
-        if iid not in unbuildable:
+    for iid in identity.get("instances") or store.issue_ids():
+        if iid not in unbuildable:  # an issue at a time: a 300 x 250 run is 75,000 candidates
+            verdicts = store.issue_verdicts(iid)
+            cands = [c for c in store.issue_candidates(iid) if k is None or c.sample_index < k]
             issues[iid], samples = _issue(
                 iid,
-                by_issue.get(iid, []),
+                cands,
                 verdicts,
                 k,
                 predictions,
@@ -182,10 +179,8 @@ def _issue(
     strikes = {s: known_count(regression.get((iid, s)), "strikes") for s in keys}
     score = {s: known_count(reproduction.get((iid, s)), "passed") for s in keys}
     votes = (judged.get((iid, "")) or {}).get("votes", {})
-    samples = [
-        Sample(s, keys[s], strikes[s], score[s], votes.get(s)) if s else Sample(None)
-        for s in applying
-    ]
+    seen_as = {s: Sample(s, keys[s], strikes[s], score[s], votes.get(s)) for s in keys}
+    samples = [seen_as[s] if s else NO_PATCH for s in applying]  # one Sample per patch
     picks = every_pick(samples)
     with_flagged = sum(1 for s in shas if s and (v := seen[s]) is not None and v.resolved)
     return {
@@ -215,6 +210,9 @@ def _issue(
         "completion_tokens": sum(c.completion_tokens for c in cands),
     }, (samples, frozenset(resolving))
 
+
+NO_PATCH = Sample(None)
+"""How a selector sees a sample with no usable patch (shared: a run holds thousands)."""
 
 OFFICIAL_STATUS = {
     "resolved": "resolved",

@@ -121,7 +121,7 @@ class VerdictStatus(enum.StrEnum):
     the runner finished): never resolved, whatever the log says."""
 
 
-@dataclass
+@dataclass(slots=True)  # a report at 300 x 250 holds tens of thousands: no __dict__ each
 class Verdict:
     """Whether a patch resolves an instance, and the evidence."""
 
@@ -215,7 +215,7 @@ MISSING_REASONS = ("model error", "sandbox error")
 """Reasons a sample is missing rather than failed (see Candidate.missing)."""
 
 
-@dataclass
+@dataclass(slots=True)  # 75,000 in a report at 300 x 250: no __dict__ each
 class Candidate:
     """One sample turned into a patch (or the reason it did not become one)."""
 

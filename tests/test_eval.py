@@ -115,6 +115,13 @@ def test_eval_verifies_duplicates_once_and_reports(docker_engine, tmp_path):
     assert preds[ISSUES[2]]["model_patch"] == ""
     assert "k=1" in report.output and "coverage" in (out / "report.md").read_text()
 
+    bare = tmp_path / "bare"  # the site and the records' files, no PNG drawn
+    site = CliRunner().invoke(app, ["report", str(run), "--out", str(bare), "--html", "--no-plots"])
+    assert site.exit_code == 0, site.output
+    assert not list(bare.glob("*.png")) and ".png" not in (bare / "report.md").read_text()
+    assert (bare / "html" / "index.html").is_file() and "plots: none (--no-plots)" in site.output
+    assert lines(bare / "e.predictions.jsonl") == lines(out / "e.predictions.jsonl")
+
 
 def test_a_run_is_never_silently_mixed(docker_engine, tmp_path):
     with ScriptedServer([], responder=responder()) as server:

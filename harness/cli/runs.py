@@ -50,6 +50,14 @@ def report(
             "curves, the issue table and every candidate with its diff, verdict and log.",
         ),
     ] = False,
+    plots: Annotated[
+        bool,
+        typer.Option(
+            "--plots/--no-plots",
+            help="Draw the PNG curves. Drawing them imports matplotlib, about 55 MB of the "
+            "report's memory at any run size; the HTML site draws its own.",
+        ),
+    ] = True,
 ) -> None:
     """Table, coverage-versus-samples and -cost plots (PNG, with each selector's
     selection@k), JSON, Markdown, and the selected patch per issue as SWE-bench predictions;
@@ -60,20 +68,20 @@ def report(
     named_selector(selector)  # before any work: a one-line error for an unknown name
     paths = [resolve_run(ref, runs_dir) for ref in runs]
     out = out or (paths[0] / "report")
-    result = write_report(paths, out, include_flagged, selector)
+    site = out / "html" if html else None
+    result = write_report(paths, out, include_flagged, selector, site, plots)
     for table in coverage_tables(result["summaries"], console.width):
         console.print(table)
-    if html:
-        _write_site(result["loaded"], out / "html")
+    if result["site"]:
+        console.print(f"HTML report: {result['site']}")
     for s in result["summaries"]:
         if gap := selection_gap(s):
             console.print(f"{s['run_id']}: selection without the hidden tests, {gap}")
             console.print(f"{s['run_id']}: selection cost, {selection_cost(s)}")
     for row in result["matched"]:
         console.print(f"FLOPs-matched: {row}")
-    console.print(
-        f"report: {out / 'report.md'}; plots: " + ", ".join(str(p) for p in result["plots"])
-    )
+    drawn = ", ".join(str(p) for p in result["plots"]) or "none (--no-plots)"
+    console.print(f"report: {out / 'report.md'}; plots: {drawn}")
 
 
 @command()
@@ -133,12 +141,6 @@ def status(run: RunRef, runs_dir: RunsDir = Path("runs")) -> None:
         console.print(f"HTML report: {site} (`harness report {store.run_id} --html` renews it)")
     if left := left_behind(store, Engines()):
         console.print(f"[yellow]{left}[/]")
-
-
-def _write_site(loaded, folder: Path) -> None:
-    from harness.html_report import write_html
-
-    console.print(f"HTML report: {write_html(loaded, folder)}")
 
 
 class Engines:
