@@ -157,14 +157,35 @@ def _observation_messages(reply, observation: str) -> list[dict]:
     ]
 
 
-def parse_action(text: str) -> tuple[str, str]:
-    """(action, argument); raises ValueError with what the model should fix."""
+def parse_actions(text: str) -> list[tuple[str, str]]:
+    """Every (action, argument) of a reply, in order; raises ValueError with what the model
+    should fix when there is none."""
     blocks = [(kind, body) for kind, body in ACTION.findall(text) if kind in ACTIONS]
     if not blocks:
         raise ValueError("no action: reply with one fenced block (bash, view, replace or submit)")
-    if len(blocks) > 1:
-        raise ValueError(f"{len(blocks)} actions in one reply: send exactly one")
-    return blocks[0][0], blocks[0][1]
+    return blocks
+
+
+FAILED = ("format error", "view failed", "replace failed")
+"""How an observation starts when its action did nothing: the reply's later actions are not
+run (an edit after a failed one would be written blind)."""
+
+REPEATED = (
+    "not run: it is the same as your last action, whose output is above. Take the next step: "
+    "view the code it found, or replace to edit it."
+)
+"""What a small model that repeats one look (the 0.5B sent one grep 15 times in a row on
+mini) is told instead of the same output again."""
+
+
+def _repeats(steps: list[Step], action: str, argument: str) -> bool:
+    """The same look as the step before (an edit or a submit is never a repeat to refuse)."""
+    last = steps[-1] if steps else None
+    return (
+        action in ("bash", "view")
+        and last is not None
+        and (last.action, last.argument.strip()) == (action, argument.strip())
+    )
 
 
 def cut(text: str, limit: int) -> str:
@@ -272,44 +293,57 @@ class AgenticAgent:
             t.messages.append(_assistant_message(reply))
             try:
                 if reply.tool_calls:
-                    action, argument = action_from_tool_call(reply.tool_calls[0])
+                    actions = [action_from_tool_call(reply.tool_calls[0])]
                 else:
-                    action, argument = parse_action(reply.text)
+                    actions = parse_actions(reply.text)
             except ValueError as exc:
-                action, argument, observation = "invalid", "", f"format error: {exc}"
-            else:
-                if action == "submit":
-                    t.steps.append(
-                        Step(
-                            action,
-                            "",
-                            "",
-                            reply.prompt_tokens,
-                            reply.completion_tokens,
-                            time.monotonic() - step_start,
-                        )
-                    )
-                    t.exit_reason = "submitted"
-                    return
-                try:
-                    observation = await asyncio.to_thread(self._act, session, action, argument)
-                except ValueError as exc:
-                    observation = f"{action} failed: {exc}"
-                except SandboxError as exc:
-                    t.exit_reason = f"sandbox error: {exc}"
-                    return
-            observation = cut(observation, o.observation_chars)
-            t.messages += _observation_messages(reply, observation)
+                actions = [("invalid", str(exc))]
+            if await self._run(t, session, reply, actions, step_start):
+                return
+
+    async def _run(self, t: Trajectory, session, reply, actions, step_start: float) -> bool:
+        """A reply's actions in order, a step each (the reply's tokens on its first): a small
+        model writes a look, an edit and a submit in one reply (the 0.5B did in 88 of 163
+        replies on mini), so they run as a script would, until one fails, the step limit, or
+        a submit. Their observations go back as one message. True when the trajectory ends."""
+        seen: list[str] = []
+        for n, (action, argument) in enumerate(actions):
+            if len(t.steps) >= self.options.max_steps:
+                t.exit_reason = f"step limit ({self.options.max_steps})"
+                break
+            tokens = (reply.prompt_tokens, reply.completion_tokens) if n == 0 else (0, 0)
+            if action == "submit":
+                t.steps.append(Step(action, "", "", *tokens, time.monotonic() - step_start))
+                t.exit_reason = "submitted"
+                break
+            try:
+                observation = await self._observe(t, session, action, argument)
+            except SandboxError as exc:
+                t.exit_reason = f"sandbox error: {exc}"
+                return True
+            observation = cut(observation, self.options.observation_chars)
+            shown = "" if action == "invalid" else argument  # the error is the observation
             t.steps.append(
-                Step(
-                    action,
-                    argument,
-                    observation,
-                    reply.prompt_tokens,
-                    reply.completion_tokens,
-                    round(time.monotonic() - step_start, 3),
-                )
+                Step(action, shown, observation, *tokens, round(time.monotonic() - step_start, 3))
             )
+            seen.append(observation if len(actions) == 1 else f"[{action}] {observation}")
+            if observation.startswith(FAILED):
+                if n + 1 < len(actions):
+                    seen.append(f"[the {len(actions) - n - 1} actions after it were not run]")
+                break
+        if seen:
+            t.messages += _observation_messages(reply, "\n\n".join(seen))
+        return bool(t.exit_reason)
+
+    async def _observe(self, t: Trajectory, session, action: str, argument: str) -> str:
+        if action == "invalid":
+            return f"format error: {argument}"
+        if _repeats(t.steps, action, argument):
+            return REPEATED
+        try:
+            return await asyncio.to_thread(self._act, session, action, argument)
+        except ValueError as exc:
+            return f"{action} failed: {exc}"
 
     def _act(self, session, action: str, argument: str) -> str:
         timeout = self.options.command_timeout_s

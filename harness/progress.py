@@ -125,8 +125,8 @@ class RunState:
     def from_store(cls, store: RunStore) -> RunState:
         manifest = store.manifest() or {}
         identity = manifest.get("identity", {})
-        candidates = store.candidates()
-        issues = identity.get("instances") or sorted({c.instance_id for c in candidates})
+        with_samples = store.issue_ids()
+        issues = identity.get("instances") or with_samples
         issues = [i for i in issues if i not in (manifest.get("unbuildable") or {})]
         state = cls(
             store.run_id,
@@ -134,10 +134,10 @@ class RunState:
             identity.get("samples") or manifest.get("samples", 0),
             identity.get("model") or manifest.get("model", ""),
         )
-        state.generated(candidates)
-        for c in candidates:
-            if c.patch_sha:
-                state.queued.add((c.instance_id, c.patch_sha))
+        for iid in with_samples:  # an issue at a time: a 300 x 250 run is 75,000 candidates
+            candidates = store.issue_candidates(iid)
+            state.generated(candidates)
+            state.queued.update((iid, c.patch_sha) for c in candidates if c.patch_sha)
         for verdict in store.final_verdicts().values():
             state.verified(verdict, from_container=False)
         state.started = time.monotonic() - _elapsed(store, manifest)

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from typer.testing import CliRunner
 
-from agents.agentic import AgenticAgent, AgenticOptions, parse_action
+from agents.agentic import REPEATED, AgenticAgent, AgenticOptions, parse_actions
 from agents.openai_model import ClientOptions, OpenAICompatModel
 from agents.scripted_server import Reply, ScriptedServer
 from harness.cli import app
@@ -46,13 +46,15 @@ def by_step(script: list[str]):
     return respond
 
 
-def test_parse_action():
-    assert parse_action("ok\n```bash\nls -la\n```") == ("bash", "ls -la\n")
-    assert parse_action("```submit\n```")[0] == "submit"
+def test_parse_actions():
+    assert parse_actions("ok\n```bash\nls -la\n```") == [("bash", "ls -la\n")]
+    assert parse_actions("```submit\n```")[0][0] == "submit"
     with pytest.raises(ValueError, match="no action"):
-        parse_action("```python\nprint(1)\n```")
-    with pytest.raises(ValueError, match="2 actions"):
-        parse_action("```bash\nls\n```\n```submit\n```")
+        parse_actions("```python\nprint(1)\n```")
+    assert [a for a, _ in parse_actions("```bash\nls\n```\n```python\nx\n```\n```submit\n```")] == [
+        "bash",
+        "submit",
+    ]
 
 
 def test_agentic_run_resolves_and_show_prints_the_transcript(docker_engine, tmp_path):
@@ -80,6 +82,23 @@ def test_agentic_run_resolves_and_show_prints_the_transcript(docker_engine, tmp_
     assert "replaced in minicalc/evaluator.py" in shown.output
     assert "EvaluationError: division by zero" in shown.output  # the model ran the fix
     assert containers_of(docker_engine, "a") == []
+
+
+# What the 0.5B writes (88 of its 163 replies on mini): a look, an edit and a submit at once.
+ALL_AT_ONCE = [SOLVE[0] + "\n" + SOLVE[1] + "\n" + FIX + "\n" + SOLVE[4]]
+
+
+def test_a_reply_of_several_actions_runs_them_in_order(docker_engine, tmp_path):
+    with ScriptedServer([], responder=by_step(ALL_AT_ONCE)) as server:
+        result = agentic_run(
+            *("--agent", "agentic", "--issue", CALC, "-k", "1", "--no-pull"),
+            *("--model", f"{server.base_url}#scripted", "--runs-dir", str(tmp_path)),
+            *("--run-id", "once"),
+        )
+    assert result.exit_code == 0, result.output
+    assert "1 samples, 1 valid, 1 unique patches, 1 resolving" in result.output
+    shown = CliRunner().invoke(app, ["show", str(tmp_path / "once"), CALC, "0"])
+    assert "4 steps" in shown.output and "ended: submitted" in shown.output, shown.output
 
 
 TOOL_SOLVE = [
@@ -149,12 +168,20 @@ RUNAWAYS = {
     "loops forever": (["```bash\nls\n```"], {}, "step limit (4)"),
     "malformed actions": (["Let me think about the evaluator some more."], {}, "step limit (4)"),
     "command never ends": (
-        ["```bash\nsleep 1000\n```"],
+        [f"```bash\nsleep {1000 + n}\n```" for n in range(4)],  # each new: none is refused
         {"command_timeout_s": 2, "max_seconds": 6},
         "time limit (6 s)",
     ),
     "bad view range": (["```view\nminicalc/evaluator.py:ten-twenty\n```"], {}, "step limit (4)"),
     "floods output": (["```bash\nyes | head -c 5000000\n```"], {}, "step limit (4)"),
+    "edits blind": (  # an edit that fails stops its reply: the submit after it never runs
+        [
+            "```replace\nminicalc/evaluator.py\n<<<<<<< SEARCH\nnot there\n=======\nx\n"
+            ">>>>>>> REPLACE\n```\n```submit\n```"
+        ],
+        {},
+        "step limit (4)",
+    ),  # fmt: skip
 }
 
 
@@ -180,12 +207,17 @@ def test_runaway_trajectories_end_within_budgets(
     assert trajectory.exit_reason == reason
     assert not candidate.valid and reason in candidate.reason
     assert all(len(step.observation) <= 500 + 60 for step in trajectory.steps)
+    if name == "loops forever":  # the same look again is refused, not run again
+        assert [s.observation for s in trajectory.steps[1:]] == [REPEATED] * 3
     if name == "malformed actions":
         assert trajectory.steps[0].observation.startswith("format error: no action")
     if name == "command never ends":
         assert "[command killed after 2 s]" in trajectory.steps[0].observation
     if name == "bad view range":
         assert trajectory.steps[0].observation.startswith("view failed: invalid literal")
+    if name == "edits blind":
+        assert trajectory.steps[0].observation.startswith("replace failed: SEARCH")
+        assert "the 1 actions after it were not run" in trajectory.messages[3]["content"]
     if name == "floods output":
         assert "characters cut" in trajectory.steps[0].observation
     assert containers_of(docker_engine, pipe.store.run_id) == []
