@@ -95,7 +95,9 @@ def test_a_patch_that_is_not_a_file_is_one_line(tmp_path):
     assert done.stderr.strip() == expected
 
 
-def test_status_and_ls_name_containers_a_dead_run_left(docker_engine, tmp_path, mini_instances):
+def test_status_and_ls_name_containers_a_dead_run_left(
+    docker_engine, tmp_path, mini_instances, make_pipeline
+):
     """A kill -9 leaves the run's containers up until `--resume` or `clean`; `status` and `ls`
     say so, with the command that removes them."""
     from harness.store import RunStore
@@ -103,10 +105,11 @@ def test_status_and_ls_name_containers_a_dead_run_left(docker_engine, tmp_path, 
 
     runs = tmp_path / "runs"
     RunStore(runs / "dead").write_manifest({"run_id": "dead", "sandbox": "docker"})
-    image = docker_engine.images.list(name="swe-monkeys/sweb.swe-monkeys__minicalc-1")[0]
+    # the mini image the verifier uses (built here when missing): no other test's image
+    image = make_pipeline().verifier.image_for(mini_instances["swe-monkeys__minicalc-1"])
     labels = {LABEL: "1", RUN_LABEL: "dead", OWNER_LABEL: "nohost:1:1"}
     container = docker_engine.containers.run(
-        image.id, ["sleep", "infinity"], labels=labels, detach=True, network_mode="none"
+        image, ["sleep", "infinity"], labels=labels, detach=True, network_mode="none"
     )
     try:
         for args in (["status", "dead"], ["ls"]):

@@ -62,14 +62,19 @@ def report(
     """Table, coverage-versus-samples and -cost plots (PNG, with each selector's
     selection@k), JSON, Markdown, and the selected patch per issue as SWE-bench predictions;
     a FLOPs-matched comparison for two runs; with --html, a site to browse the runs."""
-    from harness.report import coverage_tables, selection_cost, selection_gap, write_report
+    from harness.report import write_report
     from harness.selection import selector as named_selector
 
     named_selector(selector)  # before any work: a one-line error for an unknown name
     paths = [resolve_run(ref, runs_dir) for ref in runs]
     out = out or (paths[0] / "report")
     site = out / "html" if html else None
-    result = write_report(paths, out, include_flagged, selector, site, plots)
+    _print_report(write_report(paths, out, include_flagged, selector, site, plots), out)
+
+
+def _print_report(result: dict, out: Path) -> None:
+    from harness.report import coverage_tables, selection_cost, selection_gap
+
     for table in coverage_tables(result["summaries"], console.width):
         console.print(table)
     if result["site"]:
