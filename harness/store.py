@@ -394,7 +394,8 @@ class RunStore:
         return out
 
     def forget(self) -> None:
-        """Let go of the candidates kept from the last read (the next read reads the file)."""
+        """Let go of the candidates and the offset indexes kept from the last reads (the next
+        read reads the files again)."""
         self._read = None
         self._index = {}
 
